@@ -1,0 +1,145 @@
+"""The Verdant application factory."""
+import os
+import threading
+from collections.abc import Mapping
+
+from flask import Flask
+
+from config import ProductionConfig, config_from_env
+
+
+def create_app(config=None) -> Flask:
+    """Build the app: config, extensions, blueprints, errors, CLI and logging."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_path=_instance_path())
+    configure(app, config)
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_admin(app)
+    register_errors_and_hooks(app)
+    register_cli(app)
+    return app
+
+
+def _instance_path() -> str:
+    from config import INSTANCE_DIR
+    return str(INSTANCE_DIR)
+
+
+def configure(app: Flask, config) -> None:
+    """Load a config class, a mapping of overrides, or (None) the class VERDANT_ENV names."""
+    if config is None or isinstance(config, Mapping):
+        overrides = config or {}
+        config = config_from_env()
+        app.config.from_object(config)
+        app.config.update(overrides)
+    else:
+        app.config.from_object(config)
+    if app.config["ENV_NAME"] == "production":
+        missing = ProductionConfig.missing()
+        if missing:
+            raise RuntimeError(f"Missing required environment variable(s): {', '.join(missing)}")
+    os.makedirs(app.instance_path, exist_ok=True)
+    # The embedded worker needs the in-process Redis; with a real one, `python worker.py` runs jobs.
+    app.config["EMBEDDED_WORKER"] = app.config["EMBEDDED_WORKER"] and not app.config["REDIS_URL"]
+
+
+def configure_logging(app: Flask) -> None:
+    from app.core.logging import configure_logging as configure
+    configure(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from app.core.metrics import init_metrics
+    from app.core.redis import init_redis
+    from app.extensions import cache, csrf, db, limiter, login, migrate, sock, talisman
+
+    # Order matters: cache and limiter store their state in the Redis built here.
+    init_redis(app)
+    client = app.extensions["redis"]
+    app.config.setdefault("CACHE_TYPE", "RedisCache")
+    app.config["CACHE_REDIS_HOST"] = client
+    app.config.setdefault("CACHE_KEY_PREFIX", "verdant:cache:")
+    app.config["RATELIMIT_STORAGE_URI"] = "redis://"
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {"connection_pool": client.connection_pool}
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+                     render_as_batch=True, compare_type=True)
+    login.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    cache.init_app(app)
+    sock.init_app(app)
+    talisman.init_app(
+        app,
+        force_https=app.config["FORCE_HTTPS"],
+        strict_transport_security=True,
+        strict_transport_security_max_age=31536000,
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        session_cookie_http_only=True,
+        frame_options="DENY",
+        content_security_policy={
+            "default-src": "'self'",
+            "script-src": "'self'",
+            "style-src": "'self'",
+            "img-src": ["'self'", "data:", "blob:", "https:"],
+            "connect-src": "'self'",
+            "font-src": "'self'",
+            "object-src": "'none'",
+            "base-uri": "'self'",
+            "form-action": "'self'",
+            "frame-ancestors": "'none'",
+        },
+        content_security_policy_nonce_in=["script-src"],
+        content_security_policy_report_uri="/csp-report",
+        referrer_policy="strict-origin-when-cross-origin",
+    )
+    init_metrics(app)
+    if app.config["EMBEDDED_WORKER"]:
+        _start_embedded_worker_on_first_request(app)
+
+
+def _start_embedded_worker_on_first_request(app: Flask) -> None:
+    # Started by the first request, not at import, so `flask db upgrade` and `flask seed`
+    # do not spin up a worker they never use; the lock makes it exactly once per process.
+    lock = threading.Lock()
+    started: list = []
+
+    @app.before_request
+    def ensure_worker():
+        if not started:
+            with lock:
+                if not started:
+                    from app.core.worker import start_embedded_worker
+                    started.extend(start_embedded_worker(app))
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.accounts.views import bp as accounts_bp, init_login
+    from app.core.views import bp as core_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(accounts_bp)
+    init_login(app)
+
+
+def register_admin(app: Flask) -> None:
+    from app.admin.views import init_admin
+    init_admin(app)
+
+
+def register_errors_and_hooks(app: Flask) -> None:
+    from app.core.errors import init_errors
+    from app.core.hooks import init_hooks
+    from app.core.registry import init_template_globals
+    init_hooks(app)
+    init_errors(app)
+    init_template_globals(app)
+
+
+def register_cli(app: Flask) -> None:
+    from app.accounts.seed import register as register_account_seed
+    from app.core.cli import init_cli
+    init_cli(app)
+    register_account_seed(app)

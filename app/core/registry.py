@@ -1,0 +1,25 @@
+"""Small registrations through which domains offer parts to the home page and the seed command."""
+from collections.abc import Callable
+
+from flask import Flask
+
+
+def register_home_section(app: Flask, template: str, provide: Callable[[], dict]) -> None:
+    """Show `template` on the home page, rendered with what `provide()` returns."""
+    app.extensions.setdefault("home_sections", []).append((template, provide))
+
+
+def register_seeder(app: Flask, name: str, seed: Callable[[], str]) -> None:
+    """Let `flask seed` call `seed()`, which returns a line saying what it added."""
+    app.extensions.setdefault("seeders", []).append((name, seed))
+
+
+def register_nav_link(app: Flask, endpoint: str, label: str) -> None:
+    """Put a link to `endpoint` in the main navigation."""
+    app.extensions.setdefault("nav_links", []).append((endpoint, label))
+
+
+def init_template_globals(app: Flask) -> None:
+    """Give templates the registered navigation and an endpoint check."""
+    app.jinja_env.globals["nav_links"] = lambda: app.extensions.get("nav_links", [])
+    app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
