@@ -72,6 +72,8 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536
     LOGIN_MAX_FAILURES = 5
     LOGIN_FAILURE_WINDOW = 60
 
@@ -117,6 +119,8 @@ class TestingConfig(Config):
     EMBEDDED_WORKER = False
     RATELIMIT_DEFAULT = "10000 per minute"
     LOG_JSON = True
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024
 
 
 class ProductionConfig(Config):

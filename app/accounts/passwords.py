@@ -5,25 +5,37 @@ from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 
 from app.core import messages
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
-_hasher = PasswordHasher()
-# A real hash to verify against when the account does not exist, so timing reveals nothing.
-_DUMMY_HASH = _hasher.hash("verdant-timing-equaliser")
+
+
+def _hasher() -> PasswordHasher:
+    # Cost comes from config so the test suite can hash quickly; production keeps argon2's defaults.
+    return PasswordHasher(time_cost=current_app.config["ARGON2_TIME_COST"],
+                          memory_cost=current_app.config["ARGON2_MEMORY_COST"])
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(time_cost: int, memory_cost: int) -> str:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost).hash("timing-equaliser")
 
 
 def hash_password(password: str) -> str:
     """Hash a password with argon2id."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password against its hash, spending the same effort when there is none."""
+    hasher = _hasher()
+    # Verifying against a real hash when the account does not exist keeps timing the same.
+    target = password_hash or _dummy_hash(hasher.time_cost, hasher.memory_cost)
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return hasher.verify(target, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -68,5 +68,5 @@ def init_admin(app: Flask) -> Admin:
                   index_view=SecureIndexView(url="/admin"),
                   theme=Bootstrap4Theme(swatch="default"),
                   csp_nonce_generator=lambda: getattr(request, "csp_nonce", ""))
-    admin.add_view(UserView(User, db.session, name="Users", endpoint="admin_users"))
+    admin.add_view(UserView(User, db, name="Users", endpoint="admin_users"))
     return admin

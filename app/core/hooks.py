@@ -1,6 +1,7 @@
 """Request hooks: request id, bad-input guard, Vary for fragments, CSRF token for htmx."""
 import re
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, abort, g, request
 
@@ -16,12 +17,21 @@ def init_hooks(app: Flask) -> None:
         g.request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
 
     @app.before_request
-    def refuse_control_characters():
-        # NUL bytes and undecodable UTF-8 (which Werkzeug turns into U+FFFD) are never valid
-        # input; PostgreSQL would reject NULs with a 500 further down.
-        for values in (request.args, request.form if request.mimetype in _FORM_TYPES else {}):
+    def refuse_malformed_input():
+        # NUL bytes and undecodable UTF-8 are never valid input. Werkzeug lets both through
+        # (keeping "%FF" literally, or as U+FFFD in multipart), and PostgreSQL would
+        # reject a NUL with a 500 further down.
+        if not _is_utf8_urlencoded(request.query_string):
+            abort(400)
+        if request.mimetype == "application/x-www-form-urlencoded":
+            if not _is_utf8_urlencoded(request.get_data(cache=True, parse_form_data=False)):
+                abort(400)
+        # Multipart bodies are left to their views: parsing them here would read uploads
+        # before a view can set its own size limit.
+        fields = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+        for values in (request.args, fields):
             for key, value in values.items(multi=True) if values else ():
-                if "\x00" in key or "\x00" in value or "\ufffd" in key or "\ufffd" in value:
+                if "\x00" in key or "\x00" in value or "\ufffd" in value:
                     abort(400)
 
     @app.after_request
@@ -32,4 +42,9 @@ def init_hooks(app: Flask) -> None:
         return response
 
 
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+def _is_utf8_urlencoded(raw: bytes) -> bool:
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

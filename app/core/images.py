@@ -1,0 +1,250 @@
+"""Validate uploaded photos and re-encode them from pixels so no metadata or payload survives."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.core.messages import (
+    UPLOAD_BAD_TYPE,
+    UPLOAD_CORRUPT,
+    UPLOAD_TOO_MANY_PIXELS,
+    UPLOAD_TOO_SMALL,
+)
+
+pillow_heif.register_heif_opener()
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+
+THUMBNAIL_SIDE = 320
+JPEG_QUALITY = 88
+WEBP_QUALITY = 88
+THUMBNAIL_QUALITY = 80
+
+# The JPEG plugin hands back "MPO" for a JPEG with an MP extension; we only ever read its frame 0.
+_OUTPUT_FORMAT = {"JPEG": "JPEG", "MPO": "JPEG", "HEIF": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
+_CONTENT_TYPE = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_EXTENSION = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+_HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
+_SNIFF_BYTES = 16
+
+
+class ImageRejected(Exception):
+    """An upload that is not an image we accept, with the HTTP status and user message to show."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def bad_type(cls) -> ImageRejected:
+        """Build the rejection for a file that is not JPEG, PNG, WebP or HEIC."""
+        return cls(415, "bad_type", UPLOAD_BAD_TYPE)
+
+    @classmethod
+    def corrupt(cls) -> ImageRejected:
+        """Build the rejection for an empty, truncated or undecodable image."""
+        return cls(422, "corrupt", UPLOAD_CORRUPT)
+
+    @classmethod
+    def too_many_pixels(cls) -> ImageRejected:
+        """Build the rejection for an image over the pixel cap."""
+        return cls(422, "too_many_pixels", UPLOAD_TOO_MANY_PIXELS)
+
+    @classmethod
+    def too_small(cls) -> ImageRejected:
+        """Build the rejection for an image with a side under the minimum."""
+        return cls(422, "too_small", UPLOAD_TOO_SMALL)
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    """A re-encoded image holding pixels only, ready to store."""
+
+    data: bytes
+    format: str
+    content_type: str
+    width: int
+    height: int
+    sha256: str
+    thumbnail: bytes
+    extension: str
+
+
+def sniff_is_image(first_bytes: bytes) -> bool:
+    """Tell whether the bytes start like one of the allowed formats."""
+    head = first_bytes[:_SNIFF_BYTES]
+    if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+
+def clean_image(
+    fp: BinaryIO | str | os.PathLike[str],
+    *,
+    max_pixels: int = 50_000_000,
+    min_side: int = 200,
+    max_side: int = 4096,
+) -> CleanImage:
+    """Check an uploaded image and return it re-encoded from its pixels, or raise ImageRejected."""
+    with _binary(fp) as stream:
+        head = stream.read(_SNIFF_BYTES)
+        if not head:
+            raise ImageRejected.corrupt()
+        stream.seek(0)
+        with _open(stream, head) as img:
+            width, height = img.size
+            # The header is all we have read so far: refuse before any pixel is decoded.
+            if width * height > max_pixels:
+                raise ImageRejected.too_many_pixels()
+            if min(width, height) < min_side:
+                raise ImageRejected.too_small()
+            source_format = img.format or ""
+            if source_format not in _OUTPUT_FORMAT:
+                raise ImageRejected.bad_type()
+            _draft_jpeg(img, max_side)
+            _decode(img)
+            pixels = _orient(img)
+    return _encode(pixels, _OUTPUT_FORMAT[source_format], max_side)
+
+
+@contextmanager
+def _binary(fp: BinaryIO | str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Yield a seekable binary stream, opening (and closing) a path ourselves."""
+    if isinstance(fp, (str, os.PathLike)):
+        with open(fp, "rb") as handle:
+            yield handle
+        return
+    if not fp.seekable():
+        yield io.BytesIO(fp.read())
+        return
+    fp.seek(0)
+    yield fp
+
+
+def _open(stream: BinaryIO, head: bytes) -> Image.Image:
+    """Open the header with the allowlisted decoders only, mapping failures to rejections."""
+    try:
+        return Image.open(stream, formats=list(ALLOWED_FORMATS))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning arrives as an exception only when warnings are errors (pytest -W error);
+        # otherwise Pillow merely warns and our own cap, checked next, rejects the image.
+        raise ImageRejected.too_many_pixels() from exc
+    except UnidentifiedImageError as exc:
+        if sniff_is_image(head):
+            raise ImageRejected.corrupt() from exc
+        raise ImageRejected.bad_type() from exc
+    except Exception as exc:
+        # Decoders raise many types on hostile headers (OSError, ValueError, struct.error, ...)
+        # and any warning promoted to an error; a plugin got far enough to claim the file.
+        raise ImageRejected.corrupt() from exc
+
+
+def _draft_jpeg(img: Image.Image, max_side: int) -> None:
+    """Let libjpeg decode at a reduced scale when the result will be downscaled anyway."""
+    if img.format not in ("JPEG", "MPO"):
+        return
+    width, height = img.size
+    ratio = max_side / max(width, height)
+    if ratio >= 1:
+        return
+    # draft() keeps both sides at or above the request, so the final resize still does the work.
+    img.draft(None, (math.ceil(width * ratio), math.ceil(height * ratio)))
+
+
+def _decode(img: Image.Image) -> None:
+    """Decode frame 0 in full, refusing truncated or damaged data."""
+    try:
+        img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected.too_many_pixels() from exc
+    except Exception as exc:
+        # Truncated and damaged files surface as OSError, SyntaxError, ValueError or EOFError.
+        raise ImageRejected.corrupt() from exc
+
+
+def _orient(img: Image.Image) -> Image.Image:
+    """Return the image turned upright according to its EXIF orientation."""
+    try:
+        upright = ImageOps.exif_transpose(img)
+    except Exception:
+        # Broken EXIF does not make a broken photo: keep the pixels as stored.
+        return img.copy()
+    return upright if upright is not None else img.copy()
+
+
+def _encode(img: Image.Image, out_format: str, max_side: int) -> CleanImage:
+    """Downscale, convert the mode and re-encode into a fresh, metadata-free image."""
+    if max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    converted = _convert_mode(img, out_format)
+    # A new image carries no .info, so no EXIF, XMP, ICC, comment or MP data can be copied by save().
+    fresh = Image.new(converted.mode, converted.size)
+    fresh.paste(converted)
+    buffer = io.BytesIO()
+    if out_format == "JPEG":
+        fresh.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    elif out_format == "WEBP":
+        fresh.save(buffer, format="WEBP", quality=WEBP_QUALITY)
+    else:
+        fresh.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    return CleanImage(
+        data=data,
+        format=out_format,
+        content_type=_CONTENT_TYPE[out_format],
+        width=fresh.width,
+        height=fresh.height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        thumbnail=_thumbnail(fresh),
+        extension=_EXTENSION[out_format],
+    )
+
+
+def _convert_mode(img: Image.Image, out_format: str) -> Image.Image:
+    """Bring the pixels into a mode the output format stores faithfully."""
+    if img.mode == "I" or img.mode.startswith("I;16"):
+        # Pillow clips 16-bit grey to 255 when converting; scale it so the photo stays visible.
+        img = img.convert("I").point(lambda value: value / 256).convert("L")
+    has_alpha = img.has_transparency_data
+    if out_format == "JPEG":
+        if has_alpha:
+            return _flatten(img)
+        return img if img.mode in ("L", "RGB") else img.convert("RGB")
+    if has_alpha:
+        return img if img.mode == "RGBA" else img.convert("RGBA")
+    if out_format == "PNG" and img.mode in ("1", "L"):
+        return img.convert("L")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    """Composite transparent pixels onto white for formats without alpha."""
+    rgba = img.convert("RGBA")
+    background = Image.new("RGB", rgba.size, "white")
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+
+
+def _thumbnail(img: Image.Image) -> bytes:
+    """Render a JPEG preview whose longest side is at most THUMBNAIL_SIDE."""
+    small = _flatten(img) if img.has_transparency_data else img.convert("RGB")
+    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=THUMBNAIL_QUALITY)
+    return buffer.getvalue()

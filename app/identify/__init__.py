@@ -1,0 +1,1 @@
+"""Plant identification: upload, jobs, merging and results."""

@@ -1,0 +1,1 @@
+"""Clients for the external plant APIs, their circuit breakers, stats and local fakes."""

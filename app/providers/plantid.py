@@ -1,0 +1,154 @@
+"""Plant.id (Kindwise) API v3 client."""
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from app.providers import stats
+from app.providers.base import ImageInput, ProviderError, ProviderResult, Suggestion, setting
+from app.providers.breaker import CircuitBreaker
+from app.providers.http import (Guard, Timeout, error_text, is_success, json_body, make_session, parse_guard,
+                                send, status_error, timeout_from)
+
+NAME = "plantid"
+DEFAULT_BASE_URL = "https://plant.id/api/v3"
+DETAILS = ("common_names,taxonomy,url,description,image,watering,edible_parts,"
+           "propagation_methods,synonyms")
+MAX_IMAGES = 5
+TOP_N = 5
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        return ()
+    return tuple(v.strip() for v in values if isinstance(v, str) and v.strip())
+
+
+def _suggestion(raw: Mapping[str, Any]) -> Suggestion:
+    name = raw["name"]
+    probability = raw["probability"]
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("suggestion without a name")
+    if isinstance(probability, bool) or not isinstance(probability, (int, float)):
+        raise ValueError("suggestion without a numeric probability")
+    details = raw.get("details") or {}
+    taxonomy = details.get("taxonomy") or {}
+    images = tuple(
+        img.get("url_small") or img.get("url")
+        for img in raw.get("similar_images") or []
+        if isinstance(img, dict) and (img.get("url_small") or img.get("url"))
+    )
+    ids: list[tuple[str, str]] = []
+    entity_id = raw.get("id") or details.get("entity_id")
+    if entity_id:
+        ids.append(("plantid", str(entity_id)))
+    if details.get("gbif_id"):
+        ids.append(("gbif", str(details["gbif_id"])))
+    return Suggestion(
+        provider=NAME,
+        scientific_name=" ".join(name.split()),
+        probability=min(max(float(probability), 0.0), 1.0),
+        authorship=details.get("name_authority") or None,
+        common_names=_strings(details.get("common_names")),
+        family=taxonomy.get("family") or None,
+        genus=taxonomy.get("genus") or None,
+        images=images,
+        external_ids=tuple(ids),
+        synonyms=_strings(details.get("synonyms")),
+    )
+
+
+def parse_identification(payload: Any) -> tuple[tuple[Suggestion, ...], float | None]:
+    """Read the top suggestions and the is-plant probability from an identification object."""
+    result = payload["result"]
+    raw = result["classification"]["suggestions"]
+    if not isinstance(raw, list):
+        raise ValueError("classification.suggestions is not a list")
+    suggestions = sorted((_suggestion(s) for s in raw), key=lambda s: s.probability, reverse=True)
+    is_plant = (result.get("is_plant") or {}).get("probability")
+    return tuple(suggestions[:TOP_N]), float(is_plant) if is_plant is not None else None
+
+
+def _remaining_day(payload: Any) -> int | None:
+    remaining = payload["remaining"]["day"]
+    return None if remaining is None else int(remaining)
+
+
+class PlantIdProvider:
+    """Identify plants with Plant.id v3."""
+
+    name = NAME
+
+    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: Timeout = (3.05, 20.0),
+                 breaker: CircuitBreaker | None = None, redis: Any = None, language: str = "en",
+                 session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
+        if not api_key:
+            raise ProviderError(NAME, "not_configured", message="PLANTID_API_KEY is not set")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.language = language
+        self.breaker = breaker
+        self._api_key = api_key
+        self._owns_session = session is None
+        self.session = session or make_session()
+        self._guard = Guard(NAME, breaker=breaker, redis=redis, clock=clock)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], redis: Any = None,
+                      *, clock: Callable[[], float] = time.time) -> PlantIdProvider:
+        """Build the client, with a Redis-shared breaker when redis is given."""
+        breaker = CircuitBreaker.from_settings(settings, redis, NAME, clock=clock) if redis is not None else None
+        return cls(setting(settings, "PLANTID_API_KEY"), base_url=setting(settings, "PLANTID_BASE_URL"),
+                   timeout=timeout_from(settings), breaker=breaker, redis=redis, clock=clock)
+
+    def identify(self, images: Sequence[ImageInput], *, latitude: float | None = None,
+                 longitude: float | None = None, health: bool = False) -> ProviderResult:
+        """Identify the plant in 1-5 images; with health=True also run the health assessment."""
+        if not 1 <= len(images) <= MAX_IMAGES:
+            raise ValueError(f"Plant.id takes 1 to {MAX_IMAGES} images, got {len(images)}")
+        body: dict[str, Any] = {
+            "images": [base64.b64encode(image.data).decode("ascii") for image in images],
+            "similar_images": True,
+        }
+        if latitude is not None and longitude is not None:
+            body["latitude"], body["longitude"] = float(latitude), float(longitude)
+        if health:
+            body["health"] = "all"
+        return self._guard.run(lambda: self._identify(body))
+
+    def _identify(self, body: dict[str, Any]) -> ProviderResult:
+        started = time.perf_counter()
+        response = send(self.session, NAME, "POST", f"{self.base_url}/identification", timeout=self.timeout,
+                        headers={"Api-Key": self._api_key},
+                        params={"details": DETAILS, "language": self.language}, json=body)
+        if not is_success(response):
+            raise status_error(NAME, response, error_text(response))
+        suggestions, is_plant = parse_guard(NAME, parse_identification, json_body(NAME, response))
+        return ProviderResult(provider=NAME, suggestions=suggestions,
+                              latency_ms=(time.perf_counter() - started) * 1000, is_plant=is_plant)
+
+    def usage_info(self) -> int | None:
+        """Return the identifications left today (remaining.day), recording it for the status panel."""
+        response = send(self.session, NAME, "GET", f"{self.base_url}/usage_info", timeout=self.timeout,
+                        headers={"Api-Key": self._api_key})
+        if not is_success(response):
+            raise status_error(NAME, response, error_text(response))
+        remaining = parse_guard(NAME, _remaining_day, json_body(NAME, response))
+        if remaining is not None and self._guard.redis is not None:
+            stats.record_quota(self._guard.redis, NAME, remaining, clock=self._guard.clock)
+        return remaining
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> PlantIdProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

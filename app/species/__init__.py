@@ -1,0 +1,1 @@
+"""Species pages, names and enrichment data."""

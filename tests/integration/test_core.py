@@ -1,0 +1,204 @@
+"""Health, readiness, metrics, request ids, security headers and error pages."""
+import json
+import logging
+import subprocess
+import sys
+
+import fakeredis
+import pytest
+import redis
+from markupsafe import escape
+
+from app.core import messages
+from app.extensions import db
+from app.accounts.models import User
+from tests.conftest import csrf_token
+
+
+def test_healthz_answers_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_readyz_ok_when_database_and_redis_reachable(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readyz_names_redis_when_unreachable_then_recovers(app, client):
+    original = app.extensions["redis"]
+    app.extensions["redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    try:
+        down = client.get("/readyz")
+    finally:
+        app.extensions["redis"] = original
+    assert down.status_code == 503
+    assert down.json["down"] == ["redis"]
+    assert down.json["checks"]["database"] == "ok"
+    assert down.headers["Retry-After"]
+    assert client.get("/readyz").status_code == 200
+
+
+def test_request_id_kept_when_well_formed(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "abc12345-trace"})
+    assert response.headers["X-Request-ID"] == "abc12345-trace"
+
+
+@pytest.mark.parametrize("bad", ["short", "x" * 200, "has space in it", "evil;header=1", "<script>alert(1)</script>"])
+def test_request_id_replaced_when_malformed(client, bad):
+    response = client.get("/healthz", headers={"X-Request-ID": bad})
+    assert response.headers["X-Request-ID"] != bad
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_request_id_appears_in_log_records(client, caplog):
+    caplog.set_level(logging.INFO, logger="app")
+    client.post("/csp-report", data=json.dumps({"csp-report": {"blocked-uri": "x"}}),
+                headers={"X-Request-ID": "req-id-for-log", "Content-Type": "application/csp-report"})
+    records = [r for r in caplog.records if getattr(r, "event", None) == "csp_violation"]
+    assert len(records) == 1
+    assert records[0].request_id == "req-id-for-log"
+
+
+def test_metrics_count_requests_by_endpoint(client):
+    client.get("/healthz")
+    body = client.get("/metrics").text
+    assert 'verdant_http_requests_total{endpoint="core.healthz",method="GET",status="200"}' in body
+    assert "verdant_http_request_duration_seconds_bucket" in body
+
+
+def test_csp_has_nonce_and_no_unsafe_inline(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    nonce = csp.split("'nonce-")[1].split("'")[0]
+    assert response.text.count("<script") == response.text.count(f'nonce="{nonce}"')
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_csp_report_accepted_and_logged(client, caplog):
+    caplog.set_level(logging.WARNING, logger="app")
+    response = client.post("/csp-report", data=json.dumps({"csp-report": {"violated-directive": "script-src"}}),
+                           content_type="application/csp-report")
+    assert response.status_code == 204
+    assert any(getattr(r, "event", None) == "csp_violation" for r in caplog.records)
+
+
+@pytest.mark.parametrize("body, status", [(b"{not json", 400), (b"x" * 20_000, 413), (b"42", 400)])
+def test_csp_report_refuses_bad_bodies(client, body, status):
+    assert client.post("/csp-report", data=body, content_type="application/json").status_code == status
+
+
+def test_unknown_route_gets_real_404_page(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert escape(messages.NOT_FOUND) in response.text
+    assert "<html" in response.text
+
+
+def test_unknown_route_as_json_for_api_clients(client):
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json["error"]["message"] == messages.NOT_FOUND
+    assert response.json["error"]["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_wrong_method_gets_405_with_allow(client):
+    response = client.delete("/accounts/login")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+    assert escape(messages.METHOD_NOT_ALLOWED) in response.text
+
+
+def test_oversized_body_gets_friendly_413(app, client):
+    response = client.post("/accounts/login", data={"email": "a" * (3 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert escape(messages.BODY_TOO_LARGE) in response.text
+
+
+def test_htmx_error_is_a_fragment(client):
+    response = client.get("/no/such/page", headers={"HX-Request": "true"})
+    assert response.status_code == 404
+    assert "<html" not in response.text
+    assert escape(messages.NOT_FOUND) in response.text
+
+
+def test_missing_csrf_token_is_400_with_message_and_nothing_stored(client, app_ctx, caplog):
+    caplog.set_level(logging.WARNING, logger="app")
+    response = client.post("/accounts/register", data={
+        "email": "x@example.com", "display_name": "X", "password": "a-long-enough-pass-1",
+        "confirm": "a-long-enough-pass-1"})
+    assert response.status_code == 400
+    assert escape(messages.CSRF_FAILED) in response.text
+    assert db.session.query(User).count() == 0
+    assert [r.outcome for r in caplog.records if getattr(r, "event", None) == "csrf_failed"] == ["refused"]
+
+
+def test_wrong_csrf_token_is_400(client, app_ctx):
+    response = client.post("/accounts/register", data={"csrf_token": "forged", "email": "x@example.com"})
+    assert response.status_code == 400
+    assert escape(messages.CSRF_FAILED) in response.text
+
+
+def test_csrf_header_accepted_for_htmx_requests(client, users):
+    page = client.get("/accounts/login")
+    token = csrf_token(page.text)
+    response = client.post("/accounts/login", data={"email": "alice@example.com", "password": "wrong"},
+                           headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status_code == 422  # reached the form, past CSRF
+
+
+def test_nul_byte_in_form_is_400_and_nothing_stored(plain_client, app_ctx):
+    response = plain_client.post("/accounts/register", data={
+        "email": "nul@example.com", "display_name": "Bad\x00Name",
+        "password": "a-long-enough-pass-1", "confirm": "a-long-enough-pass-1"})
+    assert response.status_code == 400
+    assert db.session.query(User).count() == 0
+
+
+def test_invalid_utf8_in_form_is_400(plain_client, app_ctx):
+    response = plain_client.post("/accounts/login", data=b"email=%ff%fe&password=x",
+                                 content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+
+
+def test_fragment_responses_vary_on_hx_request(client):
+    response = client.get("/accounts/login", headers={"HX-Request": "true"})
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_home_page_invites_to_identify_and_join(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "What's that plant?" in response.text
+    assert 'href="/accounts/register"' in response.text
+
+
+def test_production_refuses_to_start_without_secret_key():
+    env = {"VERDANT_ENV": "production", "DATABASE_URL": "sqlite://", "REDIS_URL": "redis://127.0.0.1:1/0",
+           "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_names_every_missing_variable():
+    env = {"VERDANT_ENV": "production", "SECRET_KEY": "s", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr and "REDIS_URL" in result.stderr
+    assert "SECRET_KEY" not in result.stderr.split("Missing")[-1]
+
+
+def test_embedded_default_uses_in_process_redis_without_url(tmp_path, monkeypatch):
+    from app import create_app
+    from config import DevelopmentConfig
+    monkeypatch.setattr(DevelopmentConfig, "REDIS_URL", None)
+    app = create_app(DevelopmentConfig)
+    assert isinstance(app.extensions["redis"], fakeredis.FakeRedis)
+    assert app.config["EMBEDDED_WORKER"] is True
