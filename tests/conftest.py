@@ -42,8 +42,23 @@ def app():
     app = create_app(TestingConfig)
     app.config["MEDIA_ROOT"] = os.path.join(_TMP, "media")
     _reset_schema(app)
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
     yield app
     shutil.rmtree(_TMP, ignore_errors=True)
+
+
+def _fresh_g():
+    # Tests keep an app context open for database access, and Flask reuses an open app
+    # context for test-client requests; without this, caches in `g` (the signed-in user,
+    # the CSRF token) would leak from one client's request into another's.
+    from flask import g
+    for name in [n for n in vars(g) if n in ("_login_user", "csrf_token", "_csrf_token")]:
+        delattr(g, name)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 @pytest.fixture(autouse=True)

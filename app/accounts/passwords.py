@@ -72,5 +72,5 @@ def password_problem(password: str, *, email: str = "", display_name: str = "") 
 
 
 def _is_sequence(text: str) -> bool:
-    rows = ("abcdefghijklmnopqrstuvwxyz", "01234567890", "qwertyuiopasdfghjklzxcvbnm")
+    rows = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiopasdfghjklzxcvbnm")
     return any(text in row * 2 or text in (row * 2)[::-1] for row in rows)

@@ -101,7 +101,10 @@ def clean_image(
     min_side: int = 200,
     max_side: int = 4096,
 ) -> CleanImage:
-    """Check an uploaded image and return it re-encoded from its pixels, or raise ImageRejected."""
+    """Check an uploaded image and return it re-encoded from its pixels, or raise ImageRejected.
+
+    A seekable stream is read from its start, whatever its current position.
+    """
     with _binary(fp) as stream:
         head = stream.read(_SNIFF_BYTES)
         if not head:
@@ -130,7 +133,8 @@ def _binary(fp: BinaryIO | str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with open(fp, "rb") as handle:
             yield handle
         return
-    if not fp.seekable():
+    seekable = getattr(fp, "seekable", None)
+    if seekable is None or not seekable():
         yield io.BytesIO(fp.read())
         return
     fp.seek(0)
@@ -193,7 +197,7 @@ def _encode(img: Image.Image, out_format: str, max_side: int) -> CleanImage:
     if max(img.size) > max_side:
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     converted = _convert_mode(img, out_format)
-    # A new image carries no .info, so no EXIF, XMP, ICC, comment or MP data can be copied by save().
+    # A new image has an empty .info, so save() cannot copy EXIF, XMP, ICC, comments or MP data.
     fresh = Image.new(converted.mode, converted.size)
     fresh.paste(converted)
     buffer = io.BytesIO()

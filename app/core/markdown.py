@@ -71,7 +71,7 @@ _INLINE_RE = re.compile(f"{_SHORTCODE}|{_MENTION}")
 _SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.\-]*):")
 # Browsers ignore tabs and newlines anywhere in a URL and C0 controls around it.
 _URL_IGNORED_RE = re.compile(r"[\x00-\x20\x7f]+")
-_DOC_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DOC_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _WHITESPACE_RE = re.compile(r"\s+")
 
 _ENV_SHORTCODES = "verdant_shortcodes"
@@ -271,7 +271,7 @@ def _build_markdown() -> MarkdownIt:
 
 
 # Configuration only: every call passes its callbacks in a fresh env, never on this object.
-MARKDOWN = _build_markdown()
+_MD = _build_markdown()
 
 
 def _allowed_url(tag: str, value: str) -> bool:
@@ -313,13 +313,8 @@ def render_markdown(
     heading_anchors: bool = True,
     doc_id: str | None = None,
 ) -> str:
-    """Render Markdown to sanitised HTML ready to store.
-
-    `shortcodes(kind, slug)` and `mentions(username)` return trusted HTML or a URL, or None
-    to leave the text as typed. `doc_id` scopes heading and footnote ids so several
-    rendered documents can share one page.
-    """
-    if doc_id is not None and not _DOC_ID_RE.match(doc_id):
+    """Render Markdown to sanitised HTML to store, expanding shortcodes and @mentions."""
+    if doc_id is not None and not _DOC_ID_RE.fullmatch(doc_id):
         raise ValueError("doc_id must be 1-64 letters, digits, '-' or '_'")
     env: dict[str, Any] = {
         _ENV_SHORTCODES: shortcodes,
@@ -329,13 +324,13 @@ def render_markdown(
     }
     if doc_id is not None:
         env["docId"] = doc_id
-    return sanitize_html(MARKDOWN.render(text, env), nofollow=nofollow)
+    return sanitize_html(_MD.render(text, env), nofollow=nofollow)
 
 
 def find_mentions(text: str) -> list[str]:
     """Return the usernames @mentioned in Markdown, in order, without repeats."""
     names: dict[str, None] = {}
-    for token in MARKDOWN.parse(text):
+    for token in _MD.parse(text):
         if token.type == "inline" and token.children:
             for _, child in _text_tokens(token.children):
                 for match in _MENTION_RE.finditer(child.content):
@@ -355,7 +350,7 @@ def _inline_text(children: Sequence[Token]) -> Iterator[str]:
 
 def _words(text: str, *, include_code: bool) -> str:
     parts: list[str] = []
-    for token in MARKDOWN.parse(text):
+    for token in _MD.parse(text):
         if token.type == "inline" and token.children:
             parts.extend(_inline_text(token.children))
         elif include_code and token.type in ("fence", "code_block"):

@@ -1,7 +1,8 @@
-"""Media storage behind one interface: a local folder or an S3-compatible bucket, chosen by config."""
+"""Media storage behind one interface: a local folder or an S3-compatible bucket, by config."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -68,7 +69,7 @@ class Storage(ABC):
     def list_keys(self, prefix: str = "") -> list[str]:
         """Return the sorted keys that start with prefix."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release pooled connections or other resources; a no-op by default."""
 
 
@@ -150,7 +151,7 @@ class LocalStorage(Storage):
         """Return the stored keys under the root that start with prefix, skipping temp files."""
         if not self.root.is_dir():
             return []
-        keys = []
+        keys: list[str] = []
         try:
             for folder, _dirs, files in os.walk(self.root):
                 for name in files:
@@ -284,7 +285,7 @@ class S3Storage(Storage):
 
     def list_keys(self, prefix: str = "") -> list[str]:
         """Return the sorted keys in the bucket (below S3_PREFIX) that start with prefix."""
-        keys = []
+        keys: list[str] = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix + prefix
@@ -323,7 +324,5 @@ def _is_missing(exc: ClientError) -> bool:
 
 def _remove_quietly(path: str) -> None:
     """Delete a leftover temp file, ignoring one that is already gone."""
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
