@@ -1,11 +1,13 @@
 """Admin views: only admins get in; every view defines is_accessible."""
+import uuid
+
 from flask import Flask, abort, flash, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.form import SecureForm
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
 from app.accounts import service as accounts
 from app.accounts.models import ROLES, User
@@ -32,9 +34,16 @@ class SecureIndexView(AdminAccessMixin, AdminIndexView):
 
 
 class SecureModelView(AdminAccessMixin, ModelView):
-    form_base_class = SecureForm
+    # Flask-WTF's form, so its token is the one the app-wide CSRFProtect checks.
+    form_base_class = FlaskForm
     page_size = 50
     can_view_details = True
+
+    def get_one(self, id):
+        try:
+            return db.session.get(self.model, uuid.UUID(str(id)))
+        except ValueError:
+            abort(404)
 
 
 class UserView(SecureModelView):

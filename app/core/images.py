@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import BinaryIO
 
 import pillow_heif
@@ -31,9 +32,11 @@ WEBP_QUALITY = 88
 THUMBNAIL_QUALITY = 80
 
 # The JPEG plugin hands back "MPO" for a JPEG with an MP extension; we only ever read its frame 0.
-_OUTPUT_FORMAT = {"JPEG": "JPEG", "MPO": "JPEG", "HEIF": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
-_CONTENT_TYPE = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-_EXTENSION = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+_OUTPUT_FORMAT = MappingProxyType(
+    {"JPEG": "JPEG", "MPO": "JPEG", "HEIF": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
+)
+_CONTENT_TYPE = MappingProxyType({"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"})
+_EXTENSION = MappingProxyType({"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"})
 _HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 )

@@ -1,0 +1,356 @@
+"""Image validation and cleaning: accepted formats, hostile inputs, what survives re-encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import ExifTags, Image, ImageFile, MpoImagePlugin
+
+from app.core import messages
+from app.core.images import ALLOWED_FORMATS, CleanImage, ImageRejected, clean_image, sniff_is_image
+from tests import image_factory as factory
+
+
+def _name(build: Callable[..., bytes]) -> str:
+    return build.__name__
+
+
+def _clean(data: bytes, **limits: int) -> CleanImage:
+    return clean_image(io.BytesIO(data), **limits)
+
+
+def _reopen(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+@pytest.mark.parametrize(
+    ("build", "fmt", "size", "mode"),
+    [
+        pytest.param(factory.jpeg, "JPEG", (800, 600), "RGB", id="jpeg"),
+        pytest.param(factory.png, "PNG", (800, 600), "RGB", id="png"),
+        pytest.param(factory.webp, "WEBP", (800, 600), "RGB", id="webp"),
+        pytest.param(factory.heic, "JPEG", (800, 600), "RGB", id="heic"),
+        pytest.param(factory.rgba_png, "PNG", (400, 300), "RGBA", id="rgba-png"),
+        pytest.param(factory.palette_png, "PNG", (400, 300), "RGBA", id="palette-png"),
+        pytest.param(factory.cmyk_jpeg, "JPEG", (400, 300), "RGB", id="cmyk-jpeg"),
+        pytest.param(factory.grey_jpeg, "JPEG", (400, 300), "L", id="grey-jpeg"),
+        pytest.param(factory.grey16_png, "PNG", (400, 300), "L", id="grey16-png"),
+        pytest.param(factory.mpo_two_frames, "JPEG", (400, 300), "RGB", id="mpo-frame-0"),
+        pytest.param(factory.polyglot, "JPEG", (800, 600), "RGB", id="polyglot"),
+    ],
+)
+def test_clean_image_accepts_allowed_format(
+    build: Callable[[], bytes], fmt: str, size: tuple[int, int], mode: str
+) -> None:
+    result = _clean(build())
+
+    stored = _reopen(result.data)
+    assert (result.format, stored.format) == (fmt, fmt)
+    assert (result.width, result.height) == size == stored.size
+    assert stored.mode == mode
+    assert result.content_type == Image.MIME[fmt]
+    assert result.extension == {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}[fmt]
+    assert result.sha256 == hashlib.sha256(result.data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "build", [factory.jpeg, factory.rgba_png, factory.webp, factory.grey_jpeg], ids=_name
+)
+def test_clean_image_thumbnail_is_small_jpeg(build: Callable[[], bytes]) -> None:
+    result = _clean(build())
+
+    thumb = _reopen(result.thumbnail)
+    assert thumb.format == "JPEG"
+    assert max(thumb.size) <= 320
+    assert thumb.mode == "RGB"
+
+
+def test_clean_image_thumbnail_keeps_aspect_ratio() -> None:
+    thumb = _reopen(_clean(factory.jpeg(800, 600)).thumbnail)
+
+    assert thumb.size == (320, 240)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code", "message"),
+    [
+        pytest.param(factory.svg_as_jpg(), 415, "bad_type", messages.UPLOAD_BAD_TYPE, id="svg"),
+        pytest.param(factory.html_bytes(), 415, "bad_type", messages.UPLOAD_BAD_TYPE, id="html"),
+        pytest.param(factory.pdf_bytes(), 415, "bad_type", messages.UPLOAD_BAD_TYPE, id="pdf"),
+        pytest.param(factory.gif(), 415, "bad_type", messages.UPLOAD_BAD_TYPE, id="gif"),
+        pytest.param(factory.bmp(), 415, "bad_type", messages.UPLOAD_BAD_TYPE, id="bmp"),
+        pytest.param(factory.tiff(), 415, "bad_type", messages.UPLOAD_BAD_TYPE, id="tiff"),
+        pytest.param(
+            b"PK\x03\x04" + bytes(64), 415, "bad_type", messages.UPLOAD_BAD_TYPE, id="zip"
+        ),
+        pytest.param(b"", 422, "corrupt", messages.UPLOAD_CORRUPT, id="empty"),
+        pytest.param(
+            factory.truncated_jpeg(), 422, "corrupt", messages.UPLOAD_CORRUPT, id="truncated"
+        ),
+        pytest.param(
+            factory.jpeg()[:40], 422, "corrupt", messages.UPLOAD_CORRUPT, id="header-only"
+        ),
+        pytest.param(
+            b"\x89PNG\r\n\x1a\n" + bytes(100),
+            422,
+            "corrupt",
+            messages.UPLOAD_CORRUPT,
+            id="png-magic-junk",
+        ),
+        pytest.param(
+            factory.bomb_png(), 422, "too_many_pixels", messages.UPLOAD_TOO_MANY_PIXELS, id="bomb"
+        ),
+        pytest.param(
+            factory.big_png(), 422, "too_many_pixels", messages.UPLOAD_TOO_MANY_PIXELS, id="60mp"
+        ),
+        pytest.param(
+            factory.bomb_png(10_000, 10_000),
+            422,
+            "too_many_pixels",
+            messages.UPLOAD_TOO_MANY_PIXELS,
+            id="100mp-pillow-warning-range",
+        ),
+        pytest.param(
+            factory.tiny_png(50, 50), 422, "too_small", messages.UPLOAD_TOO_SMALL, id="tiny"
+        ),
+        pytest.param(
+            factory.png(1000, 150), 422, "too_small", messages.UPLOAD_TOO_SMALL, id="thin"
+        ),
+    ],
+)
+def test_clean_image_rejects_hostile_input(
+    data: bytes, status: int, code: str, message: str
+) -> None:
+    with pytest.raises(ImageRejected) as caught:
+        _clean(data)
+
+    assert (caught.value.status, caught.value.code, caught.value.message) == (status, code, message)
+
+
+@pytest.mark.parametrize("build", [factory.bomb_png, factory.big_png], ids=_name)
+def test_clean_image_rejects_pixel_bomb_without_decoding(
+    build: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[object] = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self))
+    data = build()
+
+    started = time.perf_counter()
+    with pytest.raises(ImageRejected) as caught:
+        _clean(data)
+
+    assert caught.value.message == messages.UPLOAD_TOO_MANY_PIXELS
+    assert decoded == []
+    assert time.perf_counter() - started < 0.5
+
+
+def test_clean_image_rejects_pillow_warning_range_when_warnings_are_not_errors() -> None:
+    with pytest.warns(Image.DecompressionBombWarning), pytest.raises(ImageRejected) as caught:
+        _clean(factory.bomb_png(10_000, 10_000))
+
+    assert caught.value.code == "too_many_pixels"
+
+
+def test_clean_image_honours_custom_pixel_cap() -> None:
+    with pytest.raises(ImageRejected) as caught:
+        _clean(factory.jpeg(800, 600), max_pixels=400_000)
+
+    assert caught.value.code == "too_many_pixels"
+
+
+def test_clean_image_scales_16_bit_grey_instead_of_clipping() -> None:
+    stored = _reopen(_clean(factory.grey16_png(level=30_000)).data)
+
+    assert stored.getpixel((0, 0)) == 30_000 // 256
+
+
+def test_clean_image_applies_exif_orientation() -> None:
+    result = _clean(factory.exif_gps_jpeg(400, 300))
+
+    stored = _reopen(result.data)
+    assert (result.width, result.height) == (300, 400) == stored.size
+    # The stored top-left red quadrant is displayed top-right once rotated 90° clockwise.
+    top_right = stored.convert("RGB").getpixel((result.width - 20, 20))
+    top_left = stored.convert("RGB").getpixel((20, 20))
+    assert isinstance(top_right, tuple)
+    assert isinstance(top_left, tuple)
+    assert top_right[0] > 150
+    assert top_right[1] < 80
+    assert top_left[1] > 100
+
+
+@pytest.mark.parametrize(
+    "build", [factory.exif_gps_jpeg, factory.polyglot, factory.mpo_two_frames], ids=_name
+)
+def test_clean_image_strips_all_metadata(build: Callable[[], bytes]) -> None:
+    result = _clean(build())
+
+    stored = _reopen(result.data)
+    assert len(stored.getexif()) == 0
+    assert not {"exif", "xmp", "comment", "icc_profile", "mp"} & set(stored.info)
+    for blob in (result.data, result.thumbnail):
+        for marker in (
+            b"GPS",
+            b"Exif",
+            b"<x:xmpmeta",
+            b"http://ns.adobe.com/xap",
+            b"MPF\x00",
+            b"<script",
+            factory.CAMERA_MAKE.encode(),
+            factory.COMMENT,
+        ):
+            assert marker not in blob
+        assert blob.count(b"\xff\xd8\xff") == 1, "an embedded thumbnail or second frame survived"
+
+
+def test_clean_image_drops_polyglot_trailer() -> None:
+    result = _clean(factory.polyglot())
+
+    assert result.data.endswith(b"\xff\xd9")
+    assert b"PK\x05\x06" not in result.data
+    assert b"alert(1)" not in result.data
+
+
+def test_clean_image_reads_only_first_mpo_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    real_seek = MpoImagePlugin.MpoImageFile.seek
+
+    def recording_seek(self: MpoImagePlugin.MpoImageFile, frame: int) -> None:
+        seen.append(frame)
+        real_seek(self, frame)
+
+    monkeypatch.setattr(MpoImagePlugin.MpoImageFile, "seek", recording_seek)
+    result = _clean(factory.mpo_two_frames())
+
+    assert result.format == "JPEG"
+    assert all(frame == 0 for frame in seen)
+
+
+@pytest.mark.parametrize(
+    ("build", "max_side", "size"),
+    [
+        pytest.param(lambda: factory.jpeg(5000, 3000), 4096, (4096, 2458), id="jpeg-default-cap"),
+        pytest.param(lambda: factory.png(600, 1000), 500, (300, 500), id="png-portrait"),
+        pytest.param(lambda: factory.webp(1000, 600), 500, (500, 300), id="webp"),
+    ],
+)
+def test_clean_image_downscales_to_max_side(
+    build: Callable[[], bytes], max_side: int, size: tuple[int, int]
+) -> None:
+    result = _clean(build(), max_side=max_side)
+
+    assert (result.width, result.height) == size == _reopen(result.data).size
+
+
+def test_clean_image_accepts_path(tmp_path: Path) -> None:
+    path = tmp_path / "plant.jpg"
+    path.write_bytes(factory.jpeg())
+
+    assert clean_image(path).format == "JPEG"
+    assert clean_image(str(path)).format == "JPEG"
+
+
+def test_clean_image_rejects_svg_named_jpg_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "plant.jpg"
+    path.write_bytes(factory.svg_as_jpg())
+
+    with pytest.raises(ImageRejected) as caught:
+        clean_image(path)
+
+    assert caught.value.status == 415
+
+
+def test_clean_image_accepts_unseekable_stream() -> None:
+    class Unseekable(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+            return self._inner.readinto(buffer)
+
+    assert clean_image(Unseekable(factory.png())).format == "PNG"  # type: ignore[arg-type]
+
+
+def test_clean_image_is_deterministic() -> None:
+    assert _clean(factory.jpeg()).sha256 == _clean(factory.jpeg()).sha256
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (factory.jpeg(), True),
+        (factory.png(), True),
+        (factory.webp(), True),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", True),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00", True),
+        (factory.gif(), False),
+        (factory.bmp(), False),
+        (factory.svg_as_jpg(), False),
+        (factory.pdf_bytes(), False),
+        (b"", False),
+    ],
+)
+def test_sniff_is_image_matches_magic(data: bytes, expected: bool) -> None:
+    assert sniff_is_image(data[:32]) is expected
+
+
+def test_allowed_formats_are_the_documented_four() -> None:
+    assert ALLOWED_FORMATS == ("JPEG", "PNG", "WEBP", "HEIF")
+
+
+def test_factory_exif_gps_jpeg_carries_what_it_claims() -> None:
+    data = factory.exif_gps_jpeg()
+    img = Image.open(io.BytesIO(data))
+    exif = img.getexif()
+
+    assert exif[ExifTags.Base.Orientation] == 6
+    assert exif[ExifTags.Base.Make] == factory.CAMERA_MAKE
+    assert exif.get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitudeRef] == "N"
+    assert ExifTags.Base.DateTimeOriginal in exif.get_ifd(ExifTags.IFD.Exif)
+    assert img.info["xmp"] == factory.XMP_PACKET
+    assert img.info["comment"] == factory.COMMENT
+    ifd1 = exif.get_ifd(ExifTags.IFD.IFD1)
+    tiff = img.info["exif"][6:]
+    offset, length = ifd1[0x0201], ifd1[0x0202]
+    assert tiff[offset : offset + 3] == b"\xff\xd8\xff"
+    assert length > 100
+
+
+def test_factory_mpo_second_frame_is_a_bomb() -> None:
+    img = Image.open(io.BytesIO(factory.mpo_two_frames()))
+
+    assert (img.format, getattr(img, "n_frames", 1)) == ("MPO", 2)
+    with pytest.raises(Image.DecompressionBombError):
+        img.seek(1)
+
+
+def test_factory_truncated_jpeg_fails_only_at_decode() -> None:
+    img = Image.open(io.BytesIO(factory.truncated_jpeg()))
+
+    assert img.size == (800, 600)
+    with pytest.raises(OSError):
+        img.load()
+
+
+def test_factory_bomb_png_has_valid_chunk_crcs() -> None:
+    data = factory.bomb_png()
+    position = 8
+    while position < len(data):
+        (length,) = struct.unpack_from(">I", data, position)
+        chunk = data[position + 4 : position + 8 + length]
+        (crc,) = struct.unpack_from(">I", data, position + 8 + length)
+        assert crc == zlib.crc32(chunk)
+        position += 12 + length
+    assert Image.open(io.BytesIO(factory.big_png())).size == (8000, 7500)
