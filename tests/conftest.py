@@ -44,6 +44,9 @@ def app():
     _reset_schema(app)
     app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
     yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
@@ -74,6 +77,23 @@ def _clean_state(request):
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
         app.extensions["redis"].flushdb()
+
+
+@pytest.fixture
+def make_app():
+    """Build extra apps for tests about configuration; their connections are closed after."""
+    built = []
+
+    def make(config):
+        built.append(create_app(config))
+        return built[-1]
+
+    yield make
+    for extra in built:
+        with extra.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        extra.extensions["redis"].close()
 
 
 @pytest.fixture

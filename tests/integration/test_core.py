@@ -29,11 +29,12 @@ def test_readyz_ok_when_database_and_redis_reachable(client):
 
 def test_readyz_names_redis_when_unreachable_then_recovers(app, client):
     original = app.extensions["redis"]
-    app.extensions["redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    app.extensions["redis"] = dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     try:
         down = client.get("/readyz")
     finally:
         app.extensions["redis"] = original
+        dead.close()
     assert down.status_code == 503
     assert down.json["down"] == ["redis"]
     assert down.json["checks"]["database"] == "ok"
@@ -195,10 +196,9 @@ def test_production_names_every_missing_variable():
     assert "SECRET_KEY" not in result.stderr.split("Missing")[-1]
 
 
-def test_embedded_default_uses_in_process_redis_without_url(tmp_path, monkeypatch):
-    from app import create_app
+def test_embedded_default_uses_in_process_redis_without_url(monkeypatch, make_app):
     from config import DevelopmentConfig
     monkeypatch.setattr(DevelopmentConfig, "REDIS_URL", None)
-    app = create_app(DevelopmentConfig)
+    app = make_app(DevelopmentConfig)
     assert isinstance(app.extensions["redis"], fakeredis.FakeRedis)
     assert app.config["EMBEDDED_WORKER"] is True

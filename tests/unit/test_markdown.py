@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
@@ -107,7 +108,8 @@ def _tags(html: str) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def _bare_url(value: str) -> str:
-    return re.sub(r"[\x00-\x20\x7f]+", "", unquote(value)).lower()
+    # HTMLParser has decoded entities once; decode again in case they were double-encoded.
+    return re.sub(r"[\x00-\x20\x7f]+", "", unescape(unquote(value))).lower()
 
 
 def assert_safe(html: str) -> None:

@@ -1,0 +1,20 @@
+"""The migrations build the schema from nothing and agree with the models."""
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from app.extensions import db
+
+
+def test_migrations_built_every_model_table(app_ctx):
+    tables = set(inspect(db.engine).get_table_names())
+    assert set(db.metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+def test_models_and_migrations_agree(app_ctx):
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                         "render_as_batch": True})
+        diff = compare_metadata(context, db.metadata)
+    assert diff == []
