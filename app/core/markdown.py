@@ -3,7 +3,7 @@
 import functools
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from html import unescape
 from typing import Any
 from urllib.parse import unquote
@@ -34,17 +34,23 @@ ALLOWED_TAGS = frozenset(
         "tr", "th", "td", "figure", "figcaption", "sup", "sub", "section", "div", "span",
     }
 )  # fmt: skip
-ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
-    "a": {"href", "title", "id", "class"},
-    "img": {"src", "alt", "title", "width", "height", "loading", "class"},
-    **{f"h{level}": {"id"} for level in range(1, 7)},
-    "li": {"id", "class"},
+# Typed as read-only Mappings; they are plain dicts because nh3 accepts nothing else.
+ALLOWED_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+    "a": frozenset({"href", "title", "id", "class"}),
+    "img": frozenset({"src", "alt", "title", "width", "height", "loading", "class"}),
+    **{f"h{level}": frozenset({"id"}) for level in range(1, 7)},
+    "li": frozenset({"id", "class"}),
     # "3. item" must stay item 3, so an ordered list keeps its start number.
-    "ol": {"start"},
-    **{tag: {"class"} for tag in ("code", "pre", "span", "div", "section", "sup", "figure")},
+    "ol": frozenset({"start"}),
+    **{
+        tag: frozenset({"class"})
+        for tag in ("code", "pre", "span", "div", "section", "sup", "figure")
+    },
 }
 # Table alignment as an attribute, not inline style, so a strict CSP still shows it.
-ALLOWED_ATTRIBUTE_VALUES = {tag: {"align": {"left", "center", "right"}} for tag in ("th", "td")}
+ALLOWED_ATTRIBUTE_VALUES: Mapping[str, Mapping[str, frozenset[str]]] = {
+    tag: {"align": frozenset({"left", "center", "right"})} for tag in ("th", "td")
+}
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
 # These lose their content too, not just the tag: their text is code or markup, never prose.
@@ -172,10 +178,11 @@ def _trimmed(children: list[Token]) -> list[Token]:
         children = children[1:]
     while children and children[-1].type in ("softbreak", "hardbreak"):
         children = children[:-1]
+    # These tokens belong to this one parse, so trimming them in place is safe.
     if children and children[0].type == "text":
-        children = [children[0].copy(content=children[0].content.lstrip()), *children[1:]]
+        children[0].content = children[0].content.lstrip()
     if children and children[-1].type == "text":
-        children = [*children[:-1], children[-1].copy(content=children[-1].content.rstrip())]
+        children[-1].content = children[-1].content.rstrip()
     return [child for child in children if child.type != "text" or child.content]
 
 
