@@ -68,7 +68,7 @@ class Config:
     WTF_CSRF_SSL_STRICT = False
 
     RATELIMIT_ENABLED = True
-    RATELIMIT_DEFAULT = _env("RATELIMIT_DEFAULT", "600 per minute")
+    RATELIMIT_DEFAULT = _env("RATELIMIT_DEFAULT", "120 per minute")  # state-changing requests
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True

@@ -3,7 +3,7 @@ import os
 import threading
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, request
 
 from config import ProductionConfig, config_from_env
 
@@ -63,6 +63,9 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("CACHE_KEY_PREFIX", "verdant:cache:")
     app.config["RATELIMIT_STORAGE_URI"] = "redis://"
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {"connection_pool": client.connection_pool}
+    # The default limit guards writes; reads are cheap and cacheable, and endpoints that are
+    # expensive to read (search, uploads) carry limits of their own.
+    app.config.setdefault("RATELIMIT_DEFAULTS_EXEMPT_WHEN", _is_safe_method)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True, compare_type=True)
@@ -98,6 +101,10 @@ def register_extensions(app: Flask) -> None:
     init_metrics(app)
     if app.config["EMBEDDED_WORKER"]:
         _start_embedded_worker_on_first_request(app)
+
+
+def _is_safe_method() -> bool:
+    return request.method in ("GET", "HEAD", "OPTIONS")
 
 
 def _start_embedded_worker_on_first_request(app: Flask) -> None:

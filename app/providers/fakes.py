@@ -18,28 +18,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("plantid", "plantnet", "trefle", "openai")
-PREFIXES = {
+PREFIXES: Mapping[str, str] = MappingProxyType({
     "plantid": "/plantid/api/v3",
     "plantnet": "/plantnet/v2",
     "trefle": "/trefle/api/v1",
     "openai": "/openai/v1",
-}
+})
 MODES = frozenset({"ok", "slow", "500", "429", "401", "bad_json", "reset", "not_found",
                    "length", "rate_limit"})
 # Modes that only make sense for one API.
-PROVIDER_MODES = {"length": "openai", "rate_limit": "openai"}
-KEYS = {
+PROVIDER_MODES: Mapping[str, str] = MappingProxyType({"length": "openai", "rate_limit": "openai"})
+KEYS: Mapping[str, str] = MappingProxyType({
     "plantid": "fake-plantid-key",
     "plantnet": "fake-plantnet-key",
     "trefle": "fake-trefle-token",
     "openai": "sk-fake-openai-key",
-}
+})
 PLANTID_MODEL_VERSION = "fake:1.0"
 PLANTNET_VERSION = "fake:1.0"
 PLANTNET_DAILY_QUOTA = 500
@@ -287,6 +288,7 @@ def _placeholder_svg(seed: str) -> bytes:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 makes bursts of parallel calls wait for SYN retries
     fake: FakeProviders
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -299,6 +301,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     timeout = 10  # idle keep-alive connections give their thread back
     server: _Server
     server_version = "VerdantFake/1.0"
@@ -853,7 +856,8 @@ class FakeProviders:
                                                "image_url": self._media("trefle", "leaf", plant.slug)}],
                        "habit": [], "fruit": [], "bark": [], "other": []},
             "flower": {"color": None, "conspicuous": None},
-            "foliage": {"texture": None, "color": ["green"] if care else None, "leaf_retention": True if care else None},
+            "foliage": {"texture": None, "color": ["green"] if care else None,
+                        "leaf_retention": True if care else None},
             "fruit_or_seed": {"conspicuous": None, "color": None, "shape": None, "seed_persistence": None},
             "specifications": {
                 "ligneous_type": None, "growth_form": None, "growth_habit": care.get("growth_habit"),

@@ -87,20 +87,27 @@ def provider_status(redis: Any, provider: str, breaker_state: str,
                     *, clock: Callable[[], float] = time.time) -> dict[str, Any]:
     """Summarise a provider for the admin panel: breaker, today's calls and errors, latency, quota."""
     prefix, day = _prefix(provider), _day(clock())
-    with redis.pipeline(transaction=False) as pipe:
-        pipe.get(f"{prefix}:calls:{day}")
-        pipe.get(f"{prefix}:errors:{day}")
-        pipe.get(f"{prefix}:rejected:{day}")
-        pipe.lrange(f"{prefix}:latency", 0, LATENCY_SAMPLES - 1)
-        pipe.hgetall(f"{prefix}:quota")
-        pipe.hgetall(f"{prefix}:last_error")
-        calls, errors, rejected, latency, quota, last_error = pipe.execute()
+    try:
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.get(f"{prefix}:calls:{day}")
+            pipe.get(f"{prefix}:errors:{day}")
+            pipe.get(f"{prefix}:rejected:{day}")
+            pipe.lrange(f"{prefix}:latency", 0, LATENCY_SAMPLES - 1)
+            pipe.hgetall(f"{prefix}:quota")
+            pipe.hgetall(f"{prefix}:last_error")
+            calls, errors, rejected, latency, quota, last_error = pipe.execute()
+        available = True
+    except RedisError:
+        log.warning("provider stats unavailable", extra={"provider": provider})
+        calls = errors = rejected = None
+        latency, quota, last_error, available = [], {}, {}, False
     calls_today, errors_today = int(_text(calls) or 0), int(_text(errors) or 0)
     samples = [float(_text(v) or 0) for v in latency]
     quota = {_text(k): _text(v) for k, v in quota.items()}
     last_error = {_text(k): _text(v) for k, v in last_error.items()}
     return {
         "provider": provider,
+        "available": available,
         "breaker": breaker_state,
         "calls_today": calls_today,
         "errors_today": errors_today,

@@ -6,9 +6,10 @@ import pytest
 import requests
 
 from app.providers import stats
-from app.providers.base import ImageInput, ProviderError
+from app.providers.base import PROVIDERS, ImageInput, ProviderError, build_providers
 from app.providers.fakes import KEYS, PLANTID_V2_FIELDS, FakeProviders, fake_ranking, image_for
 from app.providers.plantid import DETAILS, PlantIdProvider, parse_identification
+from app.providers.plantnet import PlantNetProvider
 
 
 class Clock:
@@ -221,3 +222,24 @@ def test_fake_requires_the_api_key_header(fake):
     response = requests.post(fake.settings["PLANTID_BASE_URL"] + "/identification",
                              json={"images": [base64.b64encode(MONSTERA).decode()]}, timeout=5)
     assert (response.status_code, response.text) == (401, "The specified api key not found.")
+
+
+def test_build_providers_includes_only_configured_providers(fake, redis):
+    both = build_providers(fake.settings, redis)
+    only_plantid = build_providers({**fake.settings, "PLANTNET_API_KEY": ""}, redis)
+    try:
+        assert {name: type(p) for name, p in both.items()} == dict(PROVIDERS) == {
+            "plantid": PlantIdProvider, "plantnet": PlantNetProvider}
+        assert list(only_plantid) == ["plantid"]
+        assert only_plantid["plantid"].base_url == fake.settings["PLANTID_BASE_URL"]
+        assert only_plantid["plantid"].timeout == (3.05, 20.0)
+        assert (only_plantid["plantid"].breaker.fail_max, only_plantid["plantid"].breaker.reset_timeout) == (5, 30.0)
+    finally:
+        for provider in [*both.values(), *only_plantid.values()]:
+            provider.close()
+
+
+def test_from_settings_without_key_is_not_configured(fake):
+    with pytest.raises(ProviderError) as error:
+        PlantIdProvider.from_settings({**fake.settings, "PLANTID_API_KEY": None})
+    assert error.value.kind == "not_configured"

@@ -1,4 +1,6 @@
 """Pl@ntNet v2 client against the local fake over real HTTP."""
+import socket
+
 import fakeredis
 import pytest
 import requests
@@ -90,9 +92,8 @@ def test_identify_parses_v2_results(client):
 
 
 def test_identify_agrees_with_plantid_on_most_images(client):
-    agreeing = sum(
-        fake_ranking([f"photo-{i}".encode()], "plantnet")[0][0] is fake_ranking([f"photo-{i}".encode()], "plantid")[0][0]
-        for i in range(200))
+    photos = [[f"photo-{i}".encode()] for i in range(200)]
+    agreeing = sum(fake_ranking(p, "plantnet")[0][0] is fake_ranking(p, "plantid")[0][0] for p in photos)
     assert 150 <= agreeing < 200
     other = image_for("Ficus lyrata", agree=False)
     assert client.identify([ImageInput(other)]).suggestions[0].scientific_name != "Ficus lyrata"
@@ -196,10 +197,15 @@ def test_identify_with_wrong_key_is_auth_error(make_client):
     assert (error.value.kind, error.value.status) == ("auth", 401)
 
 
-def test_identify_error_text_never_contains_the_api_key(client, fake):
-    fake.set_mode("plantnet", "reset")
+def test_identify_error_text_never_contains_the_api_key(make_client):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    client = make_client(PLANTNET_BASE_URL=f"http://127.0.0.1:{closed_port}/v2")
     with pytest.raises(ProviderError) as error:
         client.identify([ImageInput(MONSTERA)])
+    assert error.value.kind == "connection"
+    assert "api-key=***" in error.value.message
     seen = [error.value, error.value.__cause__, error.value.__context__]
     assert all(KEYS["plantnet"] not in str(part) for part in seen)
 

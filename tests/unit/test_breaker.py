@@ -1,4 +1,6 @@
 """Redis-shared circuit breaker (and the provider stats shown beside it)."""
+import pickle
+
 import fakeredis
 import pytest
 
@@ -244,6 +246,18 @@ def test_breaker_lets_calls_through_when_redis_is_down(clock):
     assert breaker.call(lambda: "ok") == "ok"
 
 
+def test_provider_error_survives_pickling_with_its_attributes():
+    error = ProviderError("openai", "rate_limited", 429, "quota", retry_after=None, retryable=False)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.provider, copy.kind, copy.status, copy.message, copy.retryable) == (
+        "openai", "rate_limited", 429, "quota", False)
+
+
+def test_provider_error_rejects_unknown_kinds():
+    with pytest.raises(ValueError):
+        ProviderError("plantid", "exploded")
+
+
 def test_stats_record_calls_errors_latency_and_quota(redis, clock):
     stats.record_call(redis, "plantnet", ok=True, latency_ms=100, quota_remaining=480, clock=clock)
     stats.record_call(redis, "plantnet", ok=True, latency_ms=300, clock=clock)
@@ -276,8 +290,18 @@ def test_stats_keep_only_the_latest_latency_samples(redis, clock):
     assert status["latency_p50_ms"] == pytest.approx(20 + stats.LATENCY_SAMPLES / 2 - 1)
 
 
+def test_stats_report_unavailable_when_redis_is_down(clock):
+    server = fakeredis.FakeServer()
+    server.connected = False
+    down = fakeredis.FakeRedis(server=server)
+    stats.record_call(down, "plantid", ok=True, latency_ms=5, quota_remaining=3, clock=clock)
+    status = stats.provider_status(down, "plantid", "unknown", clock=clock)
+    assert (status["available"], status["calls_today"], status["quota_remaining"]) == (False, 0, None)
+
+
 def test_stats_of_an_unused_provider_are_empty(redis, clock):
     status = stats.provider_status(redis, "trefle", "closed", clock=clock)
+    assert status["available"] is True
     assert status["calls_today"] == 0
     assert status["latency_p50_ms"] is None
     assert status["quota_remaining"] is None
