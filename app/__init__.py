@@ -15,6 +15,7 @@ def create_app(config=None) -> Flask:
     configure(app, config)
     configure_logging(app)
     register_extensions(app)
+    register_models()
     register_blueprints(app)
     register_admin(app)
     register_errors_and_hooks(app)
@@ -99,6 +100,8 @@ def register_extensions(app: Flask) -> None:
         referrer_policy="strict-origin-when-cross-origin",
     )
     init_metrics(app)
+    from app.core.storage import build_storage
+    app.extensions["storage"] = build_storage(app.config)
     if app.config["EMBEDDED_WORKER"]:
         _start_embedded_worker_on_first_request(app)
 
@@ -120,6 +123,12 @@ def _start_embedded_worker_on_first_request(app: Flask) -> None:
                 if not started:
                     from app.core.worker import start_embedded_worker
                     started.extend(start_embedded_worker(app))
+
+
+def register_models() -> None:
+    # Every table must be known to SQLAlchemy (and so to Alembic), even where no view uses it yet.
+    import app.accounts.models  # noqa: F401
+    import app.species.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:

@@ -23,3 +23,12 @@ def init_template_globals(app: Flask) -> None:
     """Give templates the registered navigation and an endpoint check."""
     app.jinja_env.globals["nav_links"] = lambda: app.extensions.get("nav_links", [])
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+
+
+def register_discussable(app: Flask, subject_type: str, resolve: Callable) -> None:
+    """Let forum threads hang under objects of `subject_type`.
+
+    `resolve(subject_id: uuid.UUID)` returns `(title, url)` of a subject the current user may
+    see, or None when it does not exist or is hidden from them.
+    """
+    app.extensions.setdefault("discussables", {})[subject_type] = resolve

@@ -326,3 +326,9 @@ def _remove_quietly(path: str) -> None:
     """Delete a leftover temp file, ignoring one that is already gone."""
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def get_storage() -> Storage:
+    """Return the app's media storage."""
+    from flask import current_app
+    return current_app.extensions["storage"]

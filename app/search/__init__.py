@@ -1,0 +1,1 @@
+"""One search across species, blog posts and forum threads."""
