@@ -86,7 +86,7 @@ def prepare(env: dict) -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     subprocess.run([python, "-m", "flask", "seed"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
-    subprocess.run([python, "-m", "flask", "bench-seed"], cwd=ROOT, env=env, check=False,
+    subprocess.run([python, "-m", "flask", "bench-seed"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
 
 

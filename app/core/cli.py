@@ -14,6 +14,12 @@ def init_cli(app: Flask) -> None:
         for name, run in current_app.extensions.get("seeders", []):
             click.echo(f"{name}: {run()}")
 
+    @app.cli.command("bench-seed")
+    def bench_seed():
+        """Load the extra data the benchmarks in bench/ measure (slow; never on production)."""
+        for name, run in current_app.extensions.get("bench_seeders", []):
+            click.echo(f"{name}: {run()}")
+
     @app.cli.command("create-admin")
     @click.argument("email")
     @click.option("--password", envvar="VERDANT_ADMIN_PASSWORD",

@@ -32,3 +32,8 @@ def register_discussable(app: Flask, subject_type: str, resolve: Callable) -> No
     see, or None when it does not exist or is hidden from them.
     """
     app.extensions.setdefault("discussables", {})[subject_type] = resolve
+
+
+def register_bench_seeder(app: Flask, name: str, seed: Callable[[], str]) -> None:
+    """Let `flask bench-seed` load the data a benchmark measures (bench/ calls it)."""
+    app.extensions.setdefault("bench_seeders", []).append((name, seed))
