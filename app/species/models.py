@@ -1,8 +1,8 @@
 """The Species table, shared by the catalogue and identification, with names and images."""
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models import Timestamps, UUIDPk
@@ -101,3 +101,14 @@ class SpeciesImage(UUIDPk, db.Model):
     source: Mapped[str | None] = mapped_column(String(40))
     position: Mapped[int] = mapped_column(default=0)
     species: Mapped[Species] = relationship(back_populates="images")
+
+
+class SpeciesDailyCount(db.Model):
+    """Identifications of a species per UTC day: "most identified this week" reads these."""
+
+    __tablename__ = "species_daily_count"
+
+    species_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("species.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    count: Mapped[int] = mapped_column(default=0)

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 18:23:06.832721
+Create Date: 2026-11-27 18:24:39.401988
 
 """
 from alembic import op
@@ -74,6 +74,16 @@ def upgrade():
         batch_op.create_index('ix_species_common_name_name', ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_species_common_name_species_id'), ['species_id'], unique=False)
 
+    op.create_table('species_daily_count',
+    sa.Column('species_id', sa.Uuid(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['species_id'], ['species.id'], name=op.f('fk_species_daily_count_species_id_species'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('species_id', 'day', name=op.f('pk_species_daily_count'))
+    )
+    with op.batch_alter_table('species_daily_count', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_species_daily_count_day'), ['day'], unique=False)
+
     op.create_table('species_image',
     sa.Column('species_id', sa.Uuid(), nullable=False),
     sa.Column('url', sa.String(length=1000), nullable=False),
@@ -97,6 +107,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_species_image_species_id'))
 
     op.drop_table('species_image')
+    with op.batch_alter_table('species_daily_count', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_species_daily_count_day'))
+
+    op.drop_table('species_daily_count')
     with op.batch_alter_table('species_common_name', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_species_common_name_species_id'))
         batch_op.drop_index('ix_species_common_name_name')
