@@ -202,3 +202,18 @@ def test_embedded_default_uses_in_process_redis_without_url(monkeypatch, make_ap
     app = make_app(DevelopmentConfig)
     assert isinstance(app.extensions["redis"], fakeredis.FakeRedis)
     assert app.config["EMBEDDED_WORKER"] is True
+
+
+def test_anonymous_home_sets_no_session_cookie(client):
+    response = client.get("/")
+    assert "Set-Cookie" not in response.headers
+    assert "hx-headers" not in response.text
+
+
+def test_signed_in_pages_carry_csrf_token_for_htmx(client, auth, users):
+    auth.login()
+    page = client.get("/").text
+    token = page.split('"X-CSRFToken": "')[1].split('"')[0]
+    response = client.post("/accounts/profile", data={"display_name": "Alice H"},
+                           headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status_code == 303
