@@ -62,6 +62,8 @@ class Config:
     REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 30
     PERMANENT_SESSION_LIFETIME = 60 * 60 * 24 * 14
     FORCE_HTTPS = False
+    # How many reverse proxies sit in front and set X-Forwarded-For/-Proto (0: trust none).
+    PROXY_COUNT = _env_int("PROXY_COUNT", 0)
 
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; expiry annoys phones

@@ -4,6 +4,7 @@ import threading
 from collections.abc import Mapping
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ProductionConfig, config_from_env
 
@@ -42,6 +43,10 @@ def configure(app: Flask, config) -> None:
         if missing:
             raise RuntimeError(f"Missing required environment variable(s): {', '.join(missing)}")
     os.makedirs(app.instance_path, exist_ok=True)
+    if app.config["PROXY_COUNT"]:
+        # Client address (rate limits, logs) and https (HSTS, secure redirects) come from the proxy.
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     # The embedded worker needs the in-process Redis; with a real one, `python worker.py` runs jobs.
     app.config["EMBEDDED_WORKER"] = app.config["EMBEDDED_WORKER"] and not app.config["REDIS_URL"]
 

@@ -217,3 +217,18 @@ def test_signed_in_pages_carry_csrf_token_for_htmx(client, auth, users):
     response = client.post("/accounts/profile", data={"display_name": "Alice H"},
                            headers={"X-CSRFToken": token, "HX-Request": "true"})
     assert response.status_code == 303
+
+
+def test_behind_proxy_client_address_and_https_come_from_headers(make_app, caplog):
+    from config import TestingConfig
+    app = make_app(type("ProxiedConfig", (TestingConfig,), {"PROXY_COUNT": 1}))
+    with app.app_context():
+        from app.extensions import db
+        db.create_all()
+    caplog.set_level(logging.WARNING, logger="app")
+    response = app.test_client().post(
+        "/accounts/login", data={"email": "x@example.com", "password": "y"},
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+    assert response.status_code == 400  # no CSRF token: refused, and logged with the real client
+    assert "Strict-Transport-Security" in response.headers
+    assert [r.ip for r in caplog.records if getattr(r, "event", None) == "csrf_failed"] == ["203.0.113.9"]
