@@ -154,6 +154,48 @@ def users(app_ctx):
     }
 
 
+class Clock:
+    """A clock tests move by hand, injected into breakers and limiters so no test sleeps."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def redis():
+    """A private in-process Redis for tests of code that takes a client."""
+    import fakeredis
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def fake_providers():
+    """Local Plant.id, Pl@ntNet, Trefle and OpenAI servers speaking the real wire formats."""
+    from app.providers.fakes import FakeProviders
+    with FakeProviders() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_providers):
+    """The fake providers, reset to answer normally with no recorded hits."""
+    fake_providers.reset()
+    return fake_providers
+
+
 @pytest.fixture
 def make_user(app_ctx):
     return factories.make_user

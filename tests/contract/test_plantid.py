@@ -1,7 +1,6 @@
 """Plant.id v3 client against the local fake over real HTTP."""
 import base64
 
-import fakeredis
 import pytest
 import requests
 
@@ -12,56 +11,7 @@ from app.providers.plantid import DETAILS, PlantIdProvider, parse_identification
 from app.providers.plantnet import PlantNetProvider
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_800_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def fake():
-    with FakeProviders() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _reset_fake(fake):
-    fake.reset()
-
-
-@pytest.fixture
-def redis():
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def make_client(fake, redis, clock):
-    clients = []
-
-    def make(read_timeout=5.0, **overrides):
-        settings = {**fake.settings, "PROVIDER_CONNECT_TIMEOUT": 1, "PROVIDER_READ_TIMEOUT": read_timeout,
-                    "BREAKER_FAIL_MAX": 3, **overrides}
-        client = PlantIdProvider.from_settings(settings, redis, clock=clock)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-@pytest.fixture
-def client(make_client):
-    return make_client()
+CLIENT_CLASS = PlantIdProvider
 
 
 MONSTERA = image_for("Monstera deliciosa")

@@ -1,5 +1,4 @@
 """Trefle v1 client against the local fake over real HTTP."""
-import fakeredis
 import pytest
 import requests
 
@@ -9,56 +8,7 @@ from app.providers.fakes import KEYS, FakeProviders
 from app.providers.trefle import TrefleClient, pick_match
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_800_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def fake():
-    with FakeProviders() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _reset_fake(fake):
-    fake.reset()
-
-
-@pytest.fixture
-def redis():
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def make_client(fake, redis, clock):
-    clients = []
-
-    def make(read_timeout=5.0, **overrides):
-        settings = {**fake.settings, "PROVIDER_CONNECT_TIMEOUT": 1, "PROVIDER_READ_TIMEOUT": read_timeout,
-                    "BREAKER_FAIL_MAX": 3, **overrides}
-        client = TrefleClient.from_settings(settings, redis, clock=clock)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-@pytest.fixture
-def client(make_client):
-    return make_client()
+CLIENT_CLASS = TrefleClient
 
 
 def test_species_by_name_reads_care_from_real_paths(client):

@@ -14,40 +14,6 @@ FAIL_MAX = 3
 RESET = 30.0
 
 
-class Clock:
-    def __init__(self, now=1_800_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def fake():
-    with FakeProviders() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _reset_fake(fake):
-    fake.reset()
-
-
-@pytest.fixture
-def redis():
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def breaker(redis, clock):
     return CircuitBreaker(redis, "plantnet", fail_max=FAIL_MAX, reset_timeout=RESET, clock=clock)
