@@ -171,3 +171,51 @@ def parse_guard(provider: str, parse: Callable[[Any], T], payload: Any) -> T:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ProviderError(provider, "bad_response", message=f"unexpected response shape: {exc!r}"[:300]) from exc
+
+
+class ProviderClient:
+    """What every provider client shares: its key, base URL, timeouts, breaker and session."""
+
+    name: str
+    key_setting: str
+    url_setting: str
+    default_base_url: str
+    default_timeout: Timeout = (3.05, 20.0)
+
+    def __init__(self, api_key: str, *, base_url: str | None = None, timeout: Timeout | None = None,
+                 breaker: CircuitBreaker | None = None, redis: Any = None,
+                 session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
+        if not api_key:
+            raise ProviderError(self.name, "not_configured", message=f"{self.key_setting} is not set")
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.timeout = timeout or self.default_timeout
+        self.breaker = breaker
+        self._api_key = api_key
+        self._owns_session = session is None
+        self.session = session or make_session()
+        self._guard = Guard(self.name, breaker=breaker, redis=redis, clock=clock)
+
+    @classmethod
+    def options_from(cls, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Read the client's own settings beyond key, URL and timeouts (subclasses add theirs)."""
+        return {"timeout": timeout_from(settings)}
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], redis: Any = None,
+                      *, clock: Callable[[], float] = time.time):
+        """Build the client, with a Redis-shared breaker when redis is given."""
+        breaker = (CircuitBreaker.from_settings(settings, redis, cls.name, clock=clock)
+                   if redis is not None else None)
+        return cls(setting(settings, cls.key_setting), base_url=setting(settings, cls.url_setting),
+                   breaker=breaker, redis=redis, clock=clock, **cls.options_from(settings))
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
 from app.providers.base import ProviderError, setting
-from app.providers.breaker import CircuitBreaker
-from app.providers.http import (Guard, Timeout, error_text, is_success, json_body, make_session, parse_guard,
+from app.providers.http import (ProviderClient, error_text, is_success, json_body, parse_guard,
                                 send, status_error, timeout_from)
 
 NAME = "openai"
@@ -72,38 +70,28 @@ def _error(response: requests.Response) -> ProviderError:
     return error
 
 
-class OpenAICareClient:
+class OpenAICareClient(ProviderClient):
     """Generate care instructions with an OpenAI chat model in JSON mode."""
 
     name = NAME
+    key_setting = "OPENAI_API_KEY"
+    url_setting = "OPENAI_BASE_URL"
+    default_base_url = DEFAULT_BASE_URL
 
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, model: str = "gpt-4o-mini",
-                 timeout: Timeout = (3.05, 60.0), max_completion_tokens: int = 1500,
-                 breaker: CircuitBreaker | None = None, redis: Any = None,
-                 session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
-        if not api_key:
-            raise ProviderError(NAME, "not_configured", message="OPENAI_API_KEY is not set")
-        self.base_url = base_url.rstrip("/")
+    default_timeout = (3.05, 60.0)
+
+    def __init__(self, api_key: str, *, model: str = "gpt-4o-mini", max_completion_tokens: int = 1500,
+                 **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
         self.model = model
-        self.timeout = timeout
         self.max_completion_tokens = max_completion_tokens
-        self.breaker = breaker
-        self._api_key = api_key
-        self._owns_session = session is None
-        self.session = session or make_session()
-        self._guard = Guard(NAME, breaker=breaker, redis=redis, clock=clock)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], redis: Any = None,
-                      *, clock: Callable[[], float] = time.time) -> OpenAICareClient:
-        """Build the client, with a Redis-shared breaker when redis is given."""
-        breaker = CircuitBreaker.from_settings(settings, redis, NAME, clock=clock) if redis is not None else None
+    def options_from(cls, settings: Mapping[str, Any]) -> dict[str, Any]:
         connect, read = timeout_from(settings)
         # A whole JSON answer arrives in one piece after generation, so allow longer than identification.
         read = float(settings.get("OPENAI_READ_TIMEOUT") or max(read, 60.0))
-        return cls(setting(settings, "OPENAI_API_KEY"), base_url=setting(settings, "OPENAI_BASE_URL"),
-                   model=setting(settings, "OPENAI_MODEL"), timeout=(connect, read),
-                   breaker=breaker, redis=redis, clock=clock)
+        return {"timeout": (connect, read), "model": setting(settings, "OPENAI_MODEL")}
 
     def care_text(self, scientific_name: str, common_name: str | None = None) -> dict[str, Any]:
         """Return care instructions for the species as a dict decoded from the model's JSON answer."""
@@ -129,14 +117,3 @@ class OpenAICareClient:
         if not is_success(response):
             raise _error(response)
         return parse_guard(NAME, parse_completion, json_body(NAME, response))
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        if self._owns_session:
-            self.session.close()
-
-    def __enter__(self) -> OpenAICareClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

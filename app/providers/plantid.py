@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import requests
 
 from app.providers import stats
-from app.providers.base import ImageInput, ProviderError, ProviderResult, Suggestion, setting
-from app.providers.breaker import CircuitBreaker
-from app.providers.http import (Guard, Timeout, error_text, is_success, json_body, make_session, parse_guard,
-                                send, status_error, timeout_from)
+from app.providers.base import ImageInput, ProviderResult, Suggestion
+from app.providers.http import (ProviderClient, error_text, is_success, json_body, parse_guard,
+                                send, status_error)
 
 NAME = "plantid"
 DEFAULT_BASE_URL = "https://plant.id/api/v3"
@@ -78,32 +76,17 @@ def _remaining_day(payload: Any) -> int | None:
     return None if remaining is None else int(remaining)
 
 
-class PlantIdProvider:
+class PlantIdProvider(ProviderClient):
     """Identify plants with Plant.id v3."""
 
     name = NAME
+    key_setting = "PLANTID_API_KEY"
+    url_setting = "PLANTID_BASE_URL"
+    default_base_url = DEFAULT_BASE_URL
 
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: Timeout = (3.05, 20.0),
-                 breaker: CircuitBreaker | None = None, redis: Any = None, language: str = "en",
-                 session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
-        if not api_key:
-            raise ProviderError(NAME, "not_configured", message="PLANTID_API_KEY is not set")
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+    def __init__(self, api_key: str, *, language: str = "en", **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
         self.language = language
-        self.breaker = breaker
-        self._api_key = api_key
-        self._owns_session = session is None
-        self.session = session or make_session()
-        self._guard = Guard(NAME, breaker=breaker, redis=redis, clock=clock)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], redis: Any = None,
-                      *, clock: Callable[[], float] = time.time) -> PlantIdProvider:
-        """Build the client, with a Redis-shared breaker when redis is given."""
-        breaker = CircuitBreaker.from_settings(settings, redis, NAME, clock=clock) if redis is not None else None
-        return cls(setting(settings, "PLANTID_API_KEY"), base_url=setting(settings, "PLANTID_BASE_URL"),
-                   timeout=timeout_from(settings), breaker=breaker, redis=redis, clock=clock)
 
     def identify(self, images: Sequence[ImageInput], *, latitude: float | None = None,
                  longitude: float | None = None, health: bool = False) -> ProviderResult:
@@ -141,14 +124,3 @@ class PlantIdProvider:
         if remaining is not None and self._guard.redis is not None:
             stats.record_quota(self._guard.redis, NAME, remaining, clock=self._guard.clock)
         return remaining
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        if self._owns_session:
-            self.session.close()
-
-    def __enter__(self) -> PlantIdProvider:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

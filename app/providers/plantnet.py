@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
 
-from app.providers.base import ImageInput, ProviderError, ProviderResult, Suggestion, setting
-from app.providers.breaker import CircuitBreaker
-from app.providers.http import (Guard, Timeout, error_text, is_success, json_body, make_session, parse_guard,
-                                send, status_error, timeout_from)
+from app.providers.base import ImageInput, ProviderResult, Suggestion, setting
+from app.providers.http import (ProviderClient, error_text, is_success, json_body, parse_guard,
+                                send, status_error)
 
 NAME = "plantnet"
 DEFAULT_BASE_URL = "https://my-api.plantnet.org/v2"
@@ -82,35 +81,22 @@ def _species_not_found(response: requests.Response) -> bool:
     return response.status_code == 404 and "species not found" in error_text(response).lower()
 
 
-class PlantNetProvider:
+class PlantNetProvider(ProviderClient):
     """Identify plants with Pl@ntNet v2."""
 
     name = NAME
+    key_setting = "PLANTNET_API_KEY"
+    url_setting = "PLANTNET_BASE_URL"
+    default_base_url = DEFAULT_BASE_URL
 
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, project: str = "all",
-                 timeout: Timeout = (3.05, 20.0), breaker: CircuitBreaker | None = None, redis: Any = None,
-                 language: str = "en", session: requests.Session | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        if not api_key:
-            raise ProviderError(NAME, "not_configured", message="PLANTNET_API_KEY is not set")
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, api_key: str, *, project: str = "all", language: str = "en", **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
         self.project = project
-        self.timeout = timeout
         self.language = language
-        self.breaker = breaker
-        self._api_key = api_key
-        self._owns_session = session is None
-        self.session = session or make_session()
-        self._guard = Guard(NAME, breaker=breaker, redis=redis, clock=clock)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], redis: Any = None,
-                      *, clock: Callable[[], float] = time.time) -> PlantNetProvider:
-        """Build the client, with a Redis-shared breaker when redis is given."""
-        breaker = CircuitBreaker.from_settings(settings, redis, NAME, clock=clock) if redis is not None else None
-        return cls(setting(settings, "PLANTNET_API_KEY"), base_url=setting(settings, "PLANTNET_BASE_URL"),
-                   project=setting(settings, "PLANTNET_PROJECT"), timeout=timeout_from(settings),
-                   breaker=breaker, redis=redis, clock=clock)
+    def options_from(cls, settings: Mapping[str, Any]) -> dict[str, Any]:
+        return {**super().options_from(settings), "project": setting(settings, "PLANTNET_PROJECT")}
 
     def identify(self, images: Sequence[ImageInput], *, latitude: float | None = None,
                  longitude: float | None = None) -> ProviderResult:
@@ -141,14 +127,3 @@ class PlantNetProvider:
         suggestions, remaining = parse_guard(NAME, parse_identification, json_body(NAME, response))
         return ProviderResult(provider=NAME, suggestions=suggestions,
                               latency_ms=(time.perf_counter() - started) * 1000, quota_remaining=remaining)
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        if self._owns_session:
-            self.session.close()
-
-    def __enter__(self) -> PlantNetProvider:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

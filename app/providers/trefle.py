@@ -1,16 +1,12 @@
 """Trefle API v1 client for species care and growth data."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
-from app.providers.base import ProviderError, setting
-from app.providers.breaker import CircuitBreaker
-from app.providers.http import (Guard, Timeout, error_text, is_success, json_body, make_session, parse_guard,
-                                send, status_error, timeout_from)
+from app.providers.http import (ProviderClient, error_text, is_success, json_body, parse_guard,
+                                send, status_error)
 
 NAME = "trefle"
 DEFAULT_BASE_URL = "https://trefle.io/api/v1"
@@ -121,31 +117,13 @@ def normalise_species(data: Any) -> dict[str, Any]:
     }
 
 
-class TrefleClient:
+class TrefleClient(ProviderClient):
     """Look up species growth and care data on Trefle."""
 
     name = NAME
-
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: Timeout = (3.05, 20.0),
-                 breaker: CircuitBreaker | None = None, redis: Any = None,
-                 session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
-        if not api_key:
-            raise ProviderError(NAME, "not_configured", message="TREFLE_API_KEY is not set")
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.breaker = breaker
-        self._api_key = api_key
-        self._owns_session = session is None
-        self.session = session or make_session()
-        self._guard = Guard(NAME, breaker=breaker, redis=redis, clock=clock)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], redis: Any = None,
-                      *, clock: Callable[[], float] = time.time) -> TrefleClient:
-        """Build the client, with a Redis-shared breaker when redis is given."""
-        breaker = CircuitBreaker.from_settings(settings, redis, NAME, clock=clock) if redis is not None else None
-        return cls(setting(settings, "TREFLE_API_KEY"), base_url=setting(settings, "TREFLE_BASE_URL"),
-                   timeout=timeout_from(settings), breaker=breaker, redis=redis, clock=clock)
+    key_setting = "TREFLE_API_KEY"
+    url_setting = "TREFLE_BASE_URL"
+    default_base_url = DEFAULT_BASE_URL
 
     def species_by_name(self, scientific_name: str) -> dict[str, Any] | None:
         """Return normalised care data for a species, or None when Trefle does not know it."""
@@ -171,14 +149,3 @@ class TrefleClient:
         if not is_success(response):
             raise status_error(NAME, response, error_text(response))
         return parse_guard(NAME, lambda payload: normalise_species(payload["data"]), json_body(NAME, response))
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        if self._owns_session:
-            self.session.close()
-
-    def __enter__(self) -> TrefleClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

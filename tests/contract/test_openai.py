@@ -4,7 +4,7 @@ import requests
 
 from app.providers import stats
 from app.providers.base import ProviderError
-from app.providers.fakes import KEYS, FakeProviders
+from app.providers.fakes import KEYS
 from app.providers.openai_care import OpenAICareClient
 
 

@@ -6,7 +6,7 @@ import requests
 
 from app.providers import stats
 from app.providers.base import PROVIDERS, ImageInput, ProviderError, build_providers
-from app.providers.fakes import KEYS, PLANTID_V2_FIELDS, FakeProviders, fake_ranking, image_for
+from app.providers.fakes import KEYS, PLANTID_V2_FIELDS, fake_ranking, image_for
 from app.providers.plantid import DETAILS, PlantIdProvider, parse_identification
 from app.providers.plantnet import PlantNetProvider
 

@@ -6,7 +6,7 @@ import requests
 
 from app.providers import stats
 from app.providers.base import ImageInput, ProviderError
-from app.providers.fakes import KEYS, PLANTNET_DAILY_QUOTA, FakeProviders, fake_ranking, image_for
+from app.providers.fakes import KEYS, PLANTNET_DAILY_QUOTA, fake_ranking, image_for
 from app.providers.plantnet import MIN_SCORE, PlantNetProvider, parse_identification
 
 

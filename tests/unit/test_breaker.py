@@ -7,7 +7,6 @@ import pytest
 from app.providers import stats
 from app.providers.base import ImageInput, ProviderError
 from app.providers.breaker import CircuitBreaker
-from app.providers.fakes import FakeProviders
 from app.providers.plantnet import PlantNetProvider
 
 FAIL_MAX = 3
