@@ -275,3 +275,6 @@ def search_species(q: str, limit: int, offset: int) -> tuple[list[SearchHit], in
                               url=url_for("species.detail", slug=species.slug),
                               snippet=highlight(text, q), score=score))
     return hits, total
+
+
+from app.species.enrichment import enrich_species, queue_enrichment  # noqa: E402,F401  (one facade)
