@@ -114,17 +114,21 @@ def main(argv=None) -> int:
     parser.add_argument("--species", type=int, default=100_000)
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--reuse", action="store_true", help="keep an already seeded BENCH_PG_DB")
     args = parser.parse_args(argv)
 
     import psycopg
     wrk = pages.ensure_wrk()
     metrics_dir = tempfile.mkdtemp(prefix="verdant-bench-metrics-")
-    database_url = pages.reset_database()
+    database_url = (f"postgresql+psycopg://postgres@127.0.0.1:5432/{pages.PG_DB}" if args.reuse
+                    else pages.reset_database())
     env = {**pages.bench_env(database_url, metrics_dir), "BENCH_SPECIES": str(args.species)}
     seed_start = time.time()
-    pages.prepare(env)
+    if not args.reuse:
+        pages.prepare(env)
     with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
-        seed_documents(conn, args.documents)
+        if not args.reuse:
+            seed_documents(conn, args.documents)
         n_species = conn.execute("SELECT count(*) FROM species").fetchone()[0]
     seed_seconds = time.time() - seed_start
 

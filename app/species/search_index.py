@@ -37,7 +37,7 @@ FROM species s WHERE s.id IN :ids
 
 # Candidates come from four index look-ups, each bounded, so a word found in every description
 # stays fast; then exact scientific name first (100), name matches, text rank, trigram closeness.
-_PG_SEARCH = text("""
+_PG_SEARCH = """
 WITH q AS (
   SELECT websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english', :q) AS tsq,
          to_tsquery('simple', :names) AS names
@@ -45,7 +45,7 @@ WITH q AS (
   SELECT id FROM species WHERE scientific_name = :exact
   UNION (SELECT s.id FROM species s, q WHERE s.search_vector @@ q.names LIMIT :cap)
   UNION (SELECT s.id FROM species s, q WHERE s.search_vector @@ q.tsq LIMIT :cap)
-  UNION (SELECT s.id FROM species s WHERE :ql <% s.search_names LIMIT :cap)
+  {fuzzy}
 )
 SELECT s.id,
        (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END)
@@ -55,7 +55,11 @@ SELECT s.id,
        count(*) OVER () AS total
 FROM candidates c JOIN species s ON s.id = c.id, q
 ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
-""")
+"""
+# Trigram look-ups cost more than the text index, so they run only when text search found too
+# little: typos and partial Latin names. No LIMIT inside, or the planner picks a sequential scan.
+_PG_EXACT = text(_PG_SEARCH.format(fuzzy=""))
+_PG_FUZZY = text(_PG_SEARCH.format(fuzzy="UNION (SELECT s.id FROM species s WHERE :ql <% s.search_names)"))
 _SQLITE_SEARCH = text("""
 WITH f AS (
   SELECT species_id, bm25(species_fts, 0, 10.0, 5.0, 2.0, 1.0) AS rank
@@ -111,10 +115,11 @@ def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[
     exact = normalise_scientific_name(" ".join(terms))
     if conn.dialect.name == "postgresql":
         plain = " ".join(terms)
-        rows = conn.execute(_PG_SEARCH, {
-            "q": q, "ql": plain.lower(), "exact": exact, "cap": CANDIDATE_CAP,
-            "names": " & ".join(f"{t.lower()}:*ABC" for t in terms), "limit": limit, "offset": offset,
-        }).all()
+        params = {"q": q, "ql": plain.lower(), "exact": exact, "cap": CANDIDATE_CAP,
+                  "names": " & ".join(f"{t.lower()}:*ABC" for t in terms), "limit": limit, "offset": offset}
+        rows = conn.execute(_PG_EXACT, params).all()
+        if offset == 0 and len(rows) < limit:
+            rows = conn.execute(_PG_FUZZY, params).all()
     else:
         match = " ".join('"' + t + '"*' for t in terms)
         rows = conn.execute(_SQLITE_SEARCH, {"match": match, "exact": exact, "limit": limit,
