@@ -139,10 +139,15 @@ def register_models() -> None:
 def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp, init_login
     from app.core.views import bp as core_bp
+    from app.search.views import bp as search_bp
+    from app.species.views import bp as species_bp, register as register_species
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     init_login(app)
+    app.register_blueprint(species_bp)
+    register_species(app)
+    app.register_blueprint(search_bp)
 
 
 def register_admin(app: Flask) -> None:

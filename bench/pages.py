@@ -30,6 +30,8 @@ PAGES = [
     ("/accounts/login", "/accounts/login", False),
     ("/ (signed in)", "/", True),
     ("/accounts/profile", "/accounts/profile", True),
+    ("/species", "/species", False),
+    ("/species/<slug>", "/species/monstera-deliciosa", False),
 ]
 
 WRK_SCRIPT = """

@@ -21,3 +21,21 @@ def make_user(**over):
         from app.extensions import db
         db.session.commit()
     return user
+
+
+def make_species(scientific_name: str | None = None, *, common_names=(), **over):
+    """Create and return a species; common_names are (name, lang) pairs or plain English names."""
+    from app.extensions import db
+    from app.species.models import Species, SpeciesCommonName
+    from app.species.names import normalise_scientific_name, slugify_name
+
+    name = normalise_scientific_name(scientific_name or f"Testus specimen{next(_seq)}")
+    species = Species(scientific_name=name, slug=over.pop("slug", slugify_name(name)),
+                      genus=over.pop("genus", name.split(" ")[0]), **over)
+    species.common_names = [
+        SpeciesCommonName(name=n, lang="en", position=i) if isinstance(n, str)
+        else SpeciesCommonName(name=n[0], lang=n[1], position=i)
+        for i, n in enumerate(common_names)]
+    db.session.add(species)
+    db.session.commit()
+    return species

@@ -73,9 +73,11 @@ class UserView(SecureModelView):
 
 def init_admin(app: Flask) -> Admin:
     """Mount the admin panel at /admin with the views of every domain."""
+    from app.admin import species as species_admin  # the domain modules import this one
     admin = Admin(app, name="Verdant admin", url="/admin",
                   index_view=SecureIndexView(url="/admin"),
                   theme=Bootstrap4Theme(swatch="default"),
                   csp_nonce_generator=lambda: getattr(request, "csp_nonce", ""))
     admin.add_view(UserView(User, db, name="Users", endpoint="admin_users"))
+    species_admin.register(admin)
     return admin

@@ -4,6 +4,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from app.extensions import db
+from app.species.search_index import include_name
 
 
 def test_migrations_built_every_model_table(app_ctx):
@@ -15,6 +16,7 @@ def test_migrations_built_every_model_table(app_ctx):
 def test_models_and_migrations_agree(app_ctx):
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True,
-                                                         "render_as_batch": True})
+                                                         "render_as_batch": True,
+                                                         "include_name": include_name})
         diff = compare_metadata(context, db.metadata)
     assert diff == []

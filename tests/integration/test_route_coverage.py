@@ -8,6 +8,7 @@ from flask_admin import BaseView
 PUBLIC_ENDPOINTS = {
     "static", "core.home", "core.healthz", "core.readyz", "core.metrics", "core.ceiling",
     "core.csp_report", "accounts.register", "accounts.login", "accounts.logout",
+    "species.browse", "species.popular", "species.detail", "search.search", "search.suggest",
 }
 # State-changing routes that do not use the session's CSRF token, and why.
 CSRF_EXEMPT = {

@@ -1,0 +1,155 @@
+"""The species search index: FTS5 on SQLite, weighted tsvector plus pg_trgm on PostgreSQL."""
+import re
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import Uuid, bindparam, event, text
+from sqlalchemy.orm import Session
+
+from app.species.models import Species, SpeciesCommonName
+from app.species.names import normalise_scientific_name
+
+MAX_TERMS = 8
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+_PG_NAMES = ("(SELECT string_agg(c.name, ' ') FROM species_common_name c WHERE c.species_id = s.id)")
+_PG_REINDEX = text(f"""
+UPDATE species AS s SET
+  search_names = lower(concat_ws(' ', s.scientific_name, {_PG_NAMES}, s.synonyms::text)),
+  search_vector =
+      setweight(to_tsvector('simple', s.scientific_name), 'A')
+   || setweight(to_tsvector('simple', coalesce({_PG_NAMES}, '') || ' ' || coalesce(s.synonyms::text, '')), 'B')
+   || setweight(to_tsvector('simple', coalesce(s.family, '') || ' ' || coalesce(s.genus, '')), 'C')
+   || setweight(to_tsvector('english', coalesce(s.description, '') || ' ' || coalesce(s.care_notes, '')), 'D')
+WHERE s.id IN :ids
+""").bindparams(bindparam("ids", expanding=True, type_=Uuid))
+_SQLITE_DELETE = text("DELETE FROM species_fts WHERE species_id IN :ids").bindparams(
+    bindparam("ids", expanding=True, type_=Uuid))
+_SQLITE_INSERT = text("""
+INSERT INTO species_fts (species_id, scientific_name, names, taxonomy, body)
+SELECT s.id, s.scientific_name,
+       coalesce((SELECT group_concat(c.name, ' ') FROM species_common_name c WHERE c.species_id = s.id), '')
+         || ' ' || coalesce(s.synonyms, ''),
+       coalesce(s.family, '') || ' ' || coalesce(s.genus, ''),
+       coalesce(s.description, '') || ' ' || coalesce(s.care_notes, '')
+FROM species s WHERE s.id IN :ids
+""").bindparams(bindparam("ids", expanding=True, type_=Uuid))
+
+# Candidates come from four index look-ups, each bounded, so a word found in every description
+# stays fast; then exact scientific name first (100), name matches, text rank, trigram closeness.
+_PG_SEARCH = """
+WITH q AS (
+  SELECT websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english', :q) AS tsq,
+         to_tsquery('simple', :names) AS names
+), candidates AS (
+  SELECT id FROM species WHERE scientific_name = :exact
+  UNION (SELECT s.id FROM species s, q WHERE s.search_vector @@ q.names LIMIT :cap)
+  UNION (SELECT s.id FROM species s, q WHERE s.search_vector @@ q.tsq LIMIT :cap)
+  {fuzzy}
+)
+SELECT s.id,
+       (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END)
+       + (CASE WHEN s.search_vector @@ q.names THEN 5 ELSE 0 END)
+       + ts_rank(s.search_vector, q.tsq || q.names, 1) * 10
+       + word_similarity(:ql, s.search_names) AS score,
+       count(*) OVER () AS total
+FROM candidates c JOIN species s ON s.id = c.id, q
+ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
+"""
+# Trigram look-ups cost more than the text index, so they run only when text search found too
+# little: typos and partial Latin names. No LIMIT inside, or the planner picks a sequential scan.
+_PG_EXACT = text(_PG_SEARCH.format(fuzzy=""))
+_PG_FUZZY = text(_PG_SEARCH.format(fuzzy="UNION (SELECT s.id FROM species s WHERE :ql <% s.search_names)"))
+_SQLITE_SEARCH = text("""
+WITH f AS (
+  SELECT species_id, bm25(species_fts, 0, 10.0, 5.0, 2.0, 1.0) AS rank
+  FROM species_fts WHERE species_fts MATCH :match
+)
+SELECT s.id AS id, (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END) - f.rank AS score,
+       count(*) OVER () AS total
+FROM f JOIN species s ON s.id = f.species_id
+ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
+""")
+# A bound on how many candidates one query ranks, so a word in every description stays fast.
+CANDIDATE_CAP = 500
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Tell Alembic's autogenerate to leave the search index (not in the models) alone."""
+    if type_ == "table":
+        return not (name or "").startswith("species_fts")
+    if type_ == "column":
+        return name not in ("search_names", "search_vector")
+    if type_ == "index":
+        return not (name or "").startswith("ix_species_search_")
+    return True
+
+
+def query_terms(q: str) -> list[str]:
+    """Split a query into plain words: operators and quotes never reach the database."""
+    return _WORD.findall(q.replace("_", " "))[:MAX_TERMS]
+
+
+def reindex(session: Session, species_ids: Iterable[uuid.UUID]) -> None:
+    """Bring the search index up to date for these species (inside the caller's transaction)."""
+    ids = list(set(species_ids))
+    if not ids:
+        return
+    conn = session.connection()
+    dialect = conn.dialect.name
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        if dialect == "postgresql":
+            conn.execute(_PG_REINDEX, {"ids": chunk})
+        elif dialect == "sqlite":
+            conn.execute(_SQLITE_DELETE, {"ids": chunk})
+            conn.execute(_SQLITE_INSERT, {"ids": chunk})
+
+
+def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[tuple[uuid.UUID, float]], int]:
+    """Return (species id, score) pairs best first, and how many matched."""
+    terms = query_terms(q)
+    if not terms:
+        return [], 0
+    conn = session.connection()
+    exact = normalise_scientific_name(" ".join(terms))
+    if conn.dialect.name == "postgresql":
+        plain = " ".join(terms)
+        params = {"q": q, "ql": plain.lower(), "exact": exact, "cap": CANDIDATE_CAP,
+                  "names": " & ".join(f"{t.lower()}:*ABC" for t in terms), "limit": limit, "offset": offset}
+        rows = conn.execute(_PG_EXACT, params).all()
+        if offset == 0 and len(rows) < limit:
+            rows = conn.execute(_PG_FUZZY, params).all()
+    else:
+        match = " ".join('"' + t + '"*' for t in terms)
+        rows = conn.execute(_SQLITE_SEARCH, {"match": match, "exact": exact, "limit": limit,
+                                             "offset": offset}).all()
+    ids = [(r.id if isinstance(r.id, uuid.UUID) else uuid.UUID(str(r.id)), float(r.score)) for r in rows]
+    return ids, (rows[0].total if rows else 0)
+
+
+def _touched_species(session: Session) -> set:
+    touched = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Species):
+            touched.add(obj)
+        elif isinstance(obj, SpeciesCommonName) and obj.species_id:
+            touched.add(obj.species_id)
+    return touched
+
+
+def _before_flush(session: Session, flush_context, instances) -> None:
+    session.info.setdefault("species_reindex", set()).update(_touched_species(session))
+
+
+def _after_flush_postexec(session: Session, flush_context) -> None:
+    pending = session.info.pop("species_reindex", set())
+    ids = {item.id if isinstance(item, Species) else item for item in pending}
+    reindex(session, {i for i in ids if i is not None})
+
+
+def listen() -> None:
+    """Keep the index current on every flush that adds, changes or removes species or names."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+        event.listen(Session, "after_flush_postexec", _after_flush_postexec)
