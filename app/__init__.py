@@ -129,15 +129,22 @@ def register_models() -> None:
     # Every table must be known to SQLAlchemy (and so to Alembic), even where no view uses it yet.
     import app.accounts.models  # noqa: F401
     import app.species.models  # noqa: F401
+    import app.forum.models  # noqa: F401
+    import app.notifications.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp, init_login
     from app.core.views import bp as core_bp
+    from app.forum.views import bp as forum_bp, init_app as init_forum
+    from app.notifications.views import bp as notifications_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     init_login(app)
+    app.register_blueprint(forum_bp)
+    init_forum(app)
+    app.register_blueprint(notifications_bp)
 
 
 def register_admin(app: Flask) -> None:
