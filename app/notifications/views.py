@@ -72,4 +72,5 @@ def unsubscribe_confirm(token):
     if user is None:
         return render_template("notifications/unsubscribe.html", token=token, done=False,
                                error=messages.UNSUBSCRIBE_BAD_LINK), 404
-    return render_template("notifications/unsubscribe.html", token=token, done=True)
+    return render_template("notifications/unsubscribe.html", token=token, done=True,
+                           message=messages.UNSUBSCRIBED)
