@@ -13,6 +13,7 @@ from app.forum.models import Category, Thread
 BENCH_TITLE = "Benchmark: two hundred replies about tomatoes"
 BENCH_SUBJECT_TYPE = "bench"
 BENCH_SUBJECT_ID = uuid.UUID("00000000-0000-4000-8000-00000000be0c")
+BENCH_THREAD_ID = uuid.UUID("00000000-0000-4000-8000-00000000f0ab")
 POSTS = 200
 
 
@@ -37,7 +38,8 @@ def seed_bench_thread() -> str:
     body = ("Mine split after the rain. **Water evenly**, mulch, and pick them a little early.\n\n"
             "- keep the soil moist\n- feed weekly once flowering\n")
     with current_app.test_request_context():
-        thread = service.create_thread(category, users[0], BENCH_TITLE, body, tags="tomatoes")
+        thread = service.create_thread(category, users[0], BENCH_TITLE, body, tags="tomatoes",
+                                       thread_id=BENCH_THREAD_ID)
         for n in range(1, POSTS):
             service.add_reply(thread, users[n % len(users)], f"Reply {n}. {body}")
         register_bench_subject(current_app)

@@ -2,7 +2,7 @@
 import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -34,6 +34,10 @@ NEW_ACCOUNT_AGE = timedelta(days=1)
 THREAD_MOD_ACTIONS = ("pin", "unpin", "lock", "unlock", "hide", "restore", "move")
 POST_MOD_ACTIONS = ("hide", "restore")
 _VIEWS_KEY = "verdant:forum:views:{}"
+_FRAGMENTS_KEY = "verdant:forum:fragments:{}"
+_VERSION_KEY = "verdant:forum:version:{}"
+# Bounds how long a change no writer announced (an admin-panel edit, a new display name) stays unseen.
+FRAGMENT_TTL = 120
 _TAG_RE = re.compile(r"[^a-z0-9-]+")
 
 DEFAULT_CATEGORIES = (
@@ -270,7 +274,7 @@ def _existing_by_nonce(author: User, nonce: str | None) -> Post | None:
 
 def create_thread(category: Category, author: User, title: str, body: str, *,
                   tags: str | Iterable[str] = "", nonce: str | None = None,
-                  images: list | None = None) -> Thread:
+                  images: list | None = None, thread_id: uuid.UUID | None = None) -> Thread:
     """Open a thread with its first post; the author watches it."""
     existing = _existing_by_nonce(author, nonce)
     if existing is not None:
@@ -280,8 +284,8 @@ def create_thread(category: Category, author: User, title: str, body: str, *,
     images = _check_images(images or [])
     if not title:
         raise ForumError(422, messages.POST_EMPTY)
-    thread = Thread(category_id=category.id, author_id=author.id, title=title,
-                    tags=normalise_tags(tags))
+    thread = Thread(id=thread_id or uuid.uuid4(), category_id=category.id, author_id=author.id,
+                    title=title, tags=normalise_tags(tags))
     db.session.add(thread)
     db.session.flush()
     try:
@@ -349,6 +353,7 @@ def add_reply(thread: Thread, author: User, body: str, *, quote_post_id: uuid.UU
             raise
         return existing
     db.session.refresh(thread)
+    invalidate_fragments(thread)
     log_event("reply_added", "success", thread_id=str(thread.id), post_id=str(post.id))
     _notify_reply(post, thread, author, quoted)
     return post
@@ -407,6 +412,7 @@ def edit_post(post: Post, editor: User, body: str) -> Post:
     post.body = body
     post.edited_at = utcnow()
     db.session.commit()
+    invalidate_fragments(post.thread)
     log_event("post_edited", "success", post_id=str(post.id))
     return post
 
@@ -427,6 +433,7 @@ def delete_post(post: Post, user: User) -> None:
     if not post.is_owned_by(user):
         _record(user, "delete", "post", post.id, "")
     db.session.commit()
+    invalidate_fragments(post.thread)
     log_event("post_deleted", "success", post_id=str(post.id))
 
 
@@ -441,12 +448,14 @@ def toggle_reaction(post: Post, user: User, kind: str) -> bool:
     if existing is not None:
         db.session.delete(existing)
         db.session.commit()
+        invalidate_fragments(post.thread)
         return False
     db.session.add(Reaction(post_id=post.id, user_id=user.id, kind=kind))
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # a double click: the first one already counted
+    invalidate_fragments(post.thread)
     return True
 
 
@@ -476,9 +485,14 @@ def _posts_query(thread: Thread):
     return select(Post).where(Post.thread_id == thread.id)
 
 
+def page_count(thread: Thread) -> int:
+    """Return how many pages the thread's posts fill."""
+    return max(1, -(-thread.last_number // PER_PAGE))
+
+
 def thread_page(thread: Thread, user, page: int = 1) -> tuple[list[PostView], int]:
     """Return one page of posts, oldest first, and the number of pages."""
-    pages = max(1, -(-thread.last_number // PER_PAGE))
+    pages = page_count(thread)
     page = min(max(page, 1), pages)
     posts = list(db.session.scalars(_posts_query(thread).where(
         Post.number > (page - 1) * PER_PAGE, Post.number <= page * PER_PAGE)
@@ -507,9 +521,48 @@ def posts_after(thread: Thread | None, user, after: int, limit: int = 50) -> lis
     return _views(posts, user)
 
 
-def count_view(thread: Thread) -> int:
+def thread_scope(thread: Thread) -> list[str]:
+    """Name the cache scopes a change to this thread makes stale."""
+    scopes = [f"thread:{thread.id}"]
+    if thread.subject_type:
+        scopes.append(f"subject:{thread.subject_type}:{thread.subject_id}")
+    return scopes
+
+
+def cached_fragment(scope: str, name: str, render: Callable[[], str]) -> str:
+    """Return HTML every signed-out reader sees alike, from Redis or freshly rendered.
+
+    Entries are filed under the scope's version, so one rendered from data older than the
+    latest write is filed under an old version and never served.
+    """
+    redis = get_redis()
+    version = int(redis.get(_VERSION_KEY.format(scope)) or 0)
+    key = _FRAGMENTS_KEY.format(scope)
+    field = f"{name}:v{version}"
+    html = redis.hget(key, field)
+    if html is not None:
+        return html.decode()
+    html = render()
+    pipe = redis.pipeline()
+    pipe.hset(key, field, html)
+    pipe.expire(key, FRAGMENT_TTL)
+    pipe.execute()
+    return html
+
+
+def invalidate_fragments(thread: Thread) -> None:
+    """Make a thread's cached HTML stale after a change readers must see."""
+    pipe = get_redis().pipeline()
+    for scope in thread_scope(thread):
+        pipe.incr(_VERSION_KEY.format(scope))
+        pipe.expire(_VERSION_KEY.format(scope), 7 * 24 * 3600)
+        pipe.delete(_FRAGMENTS_KEY.format(scope))
+    pipe.execute()
+
+
+def count_view(thread_id: uuid.UUID) -> int:
     """Count one view and return the total (counted in Redis, not a row write per read)."""
-    return thread.view_count + int(get_redis().incr(_VIEWS_KEY.format(thread.id)))
+    return int(get_redis().incr(_VIEWS_KEY.format(thread_id)))
 
 
 def recent_threads(user, limit: int = 10, category: Category | None = None) -> list[Thread]:
@@ -522,6 +575,14 @@ def recent_threads(user, limit: int = 10, category: Category | None = None) -> l
         visible = [c.id for c in list_categories(user)]
         query = query.where(Thread.category_id.in_(visible)).order_by(Thread.last_post_at.desc())
     return list(db.session.scalars(query.limit(limit)))
+
+
+def public_recent_threads(limit: int = 5) -> list[Thread]:
+    """Return the most recently active threads everyone may see, in one query (home page)."""
+    public = select(Category.id).where(Category.min_role.is_(None))
+    return list(db.session.scalars(select(Thread).where(
+        Thread.hidden.is_(False), Thread.category_id.in_(public))
+        .order_by(Thread.last_post_at.desc()).limit(limit)))
 
 
 def threads_by(user_id: uuid.UUID, viewer, limit: int = 30) -> list[Thread]:
@@ -565,6 +626,7 @@ def accept_answer(post: Post, user: User) -> None:
         raise ForumError(422, messages.POST_GONE)
     thread.accepted_post_id = post.id
     db.session.commit()
+    invalidate_fragments(thread)
     log_event("answer_accepted", "success", thread_id=str(thread.id), post_id=str(post.id))
     notify([Notice(post.author_id, "accepted",
                    f"Your reply in “{thread.title}” was marked as the answer", post_url(post))],
@@ -587,6 +649,7 @@ def report_post(post: Post, reporter: User, reason: str = "") -> bool:
         post.hidden = True
         post.hidden_reason = "reported"
         db.session.commit()
+        invalidate_fragments(post.thread)
         log_event("post_auto_hidden", "success", post_id=str(post.id), reports=open_reports)
     log_event("post_reported", "success", post_id=str(post.id))
     return True
@@ -618,6 +681,7 @@ def moderate_thread(thread: Thread, moderator: User, action: str, reason: str = 
         setattr(thread, attribute, value)
     _record(moderator, action, "thread", thread.id, reason)
     db.session.commit()
+    invalidate_fragments(thread)
     log_event("thread_moderated", "success", thread_id=str(thread.id), action=action)
     why = f": {reason}" if reason else ""
     notify([Notice(thread.author_id, "moderation",
@@ -639,6 +703,7 @@ def moderate_post(post: Post, moderator: User, action: str, reason: str = "") ->
                        .values(resolved_at=now, resolved_by_id=moderator.id))
     _record(moderator, action, "post", post.id, reason)
     db.session.commit()
+    invalidate_fragments(post.thread)
     log_event("post_moderated", "success", post_id=str(post.id), action=action)
     why = f": {reason}" if reason else ""
     notify([Notice(post.author_id, "moderation",

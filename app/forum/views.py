@@ -1,10 +1,12 @@
 """Forum pages and fragments: categories, threads, replies, embeds, reactions, moderation."""
+import json
 import re
 import uuid
 
 from flask import (Blueprint, Flask, Response, abort, flash, redirect, render_template, request,
                    url_for)
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from app.core import messages
 from app.core.errors import error_response
@@ -135,17 +137,52 @@ def _context(thread, *, subject=None, subject_type=None, subject_id=None, embedd
 
 @bp.get("/threads/<uuid:thread_id>")
 def thread(thread_id):
+    if not current_user.is_authenticated:
+        return _anonymous_thread(thread_id)
     t = service.get_thread(thread_id, current_user)
     if t.subject_type:
-        return redirect(url_for("forum.subject_thread", subject_type=t.subject_type,
-                                subject_id=t.subject_id))
-    quote = _quote_arg(t)
-    context = _context(t, page=_page_arg(), quote=quote)
-    views = service.count_view(t)
-    mod_form = ModerationForm(formdata=None)
-    mod_form.category.choices = [(str(c.id), c.name) for c in service.list_categories(current_user)]
-    return render_template("forum/thread.html", views=views, mod_form=mod_form,
-                           subscription=service.subscription_state(t, current_user), **context)
+        return _to_subject(t)
+    page = min(_page_arg(), service.page_count(t))
+    moderator = service.is_moderator(current_user)
+    mod_form = None
+    if moderator:
+        mod_form = ModerationForm(formdata=None)
+        mod_form.category.choices = [(str(c.id), c.name)
+                                     for c in service.list_categories(current_user)]
+    return render_template("forum/thread.html", views=service.count_view(t.id), mod_form=mod_form,
+                           subscription=service.subscription_state(t, current_user),
+                           **_context(t, page=page, quote=_quote_arg(t)))
+
+
+def _to_subject(t):
+    return redirect(url_for("forum.subject_thread", subject_type=t.subject_type,
+                            subject_id=t.subject_id))
+
+
+class _Redirect(Exception):
+    pass
+
+
+def _anonymous_thread(thread_id):
+    # Signed-out readers all see the same page, so it comes from Redis without a query.
+    requested = _page_arg()
+
+    def render() -> str:
+        t = service.get_thread(thread_id, current_user)
+        if t.subject_type:
+            raise _Redirect(t)
+        page = min(requested, service.page_count(t))
+        html = render_template("forum/_thread_page.html", mod_form=None, subscription=None,
+                               **_context(t, page=page))
+        return json.dumps({"title": t.title, "html": html})
+
+    try:
+        cached = json.loads(service.cached_fragment(f"thread:{thread_id}", f"page:{requested}",
+                                                    render))
+    except _Redirect as exc:
+        return _to_subject(exc.args[0])
+    return render_template("forum/thread.html", cached=Markup(cached["html"]),
+                           title=cached["title"], views=service.count_view(thread_id))
 
 
 def _quote_arg(t):
@@ -237,6 +274,8 @@ def _subject(subject_type, subject_id):
 
 @bp.get("/embed/<subject_type>/<uuid:subject_id>")
 def embed(subject_type, subject_id):
+    if not current_user.is_authenticated and _int_arg("before") is None:
+        return _anonymous_embed(subject_type, subject_id)
     subject, t = _subject(subject_type, subject_id)
     before = _int_arg("before")
     if before is not None:
@@ -244,9 +283,25 @@ def embed(subject_type, subject_id):
         return render_template("forum/_older.html", posts=views, thread=t, subject_type=subject_type,
                                subject_id=subject_id, reactions=REACTIONS, embedded=True,
                                is_moderator=service.is_moderator(current_user))
-    context = _context(t, subject=subject, subject_type=subject_type, subject_id=subject_id,
-                       embedded=True)
-    return render_template("forum/_thread.html", **context)
+    return render_template("forum/_thread.html", **_context(
+        t, subject=subject, subject_type=subject_type, subject_id=subject_id, embedded=True))
+
+
+def _anonymous_embed(subject_type, subject_id):
+    # The subject is resolved on every request (it may vanish or be hidden); the thread
+    # itself comes from Redis, without a query, for everyone signed out.
+    subject = service.resolve_subject(subject_type, subject_id)
+    if subject is None:
+        abort(404)
+
+    def render() -> str:
+        t = service.thread_for(subject_type, subject_id)
+        if t is not None and t.hidden:
+            abort(404)
+        return render_template("forum/_thread.html", **_context(
+            t, subject=subject, subject_type=subject_type, subject_id=subject_id, embedded=True))
+
+    return service.cached_fragment(f"subject:{subject_type}:{subject_id}", "embed", render)
 
 
 @bp.get("/about/<subject_type>/<uuid:subject_id>")
@@ -254,7 +309,7 @@ def subject_thread(subject_type, subject_id):
     subject, t = _subject(subject_type, subject_id)
     context = _context(t, subject=subject, subject_type=subject_type, subject_id=subject_id,
                        quote=_quote_arg(t) if t else None)
-    return render_template("forum/thread.html", views=None, mod_form=None, subscription=(
+    return render_template("forum/thread.html", mod_form=None, subscription=(
         service.subscription_state(t, current_user) if t else None), **context)
 
 
@@ -461,7 +516,7 @@ def init_app(app: Flask) -> None:
 
     register_nav_link(app, "forum.index", "Forum")
     register_home_section(app, "forum/_home_section.html",
-                          lambda: {"threads": service.recent_threads(current_user, limit=5)})
+                          lambda: {"threads": service.public_recent_threads(limit=5)})
     register_seeder(app, "forum", service.seed_categories)
     register_bench_seeder(app, "forum", seed_bench_thread)
     register_search(app)

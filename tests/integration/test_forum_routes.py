@@ -383,6 +383,7 @@ def test_thread_page_query_count_is_constant(app, client, auth, users, category,
 
 
 def test_embed_query_count_is_constant(app, client, auth, users, subjects, req):
+    auth.login("alice@example.com")  # signed in: rendered per reader, not cached
     counts = []
     for n in (1, 5):
         subject_id = subjects.add()
@@ -408,3 +409,98 @@ def test_reply_rate_limit_is_429_with_standard_message(client, auth, thread, use
     pattern = re.escape(str(escape(messages.RATE_LIMITED))).replace(r"\{seconds\}", r"\d+")
     assert re.search(pattern, response.text) and response.headers["Retry-After"]
     assert _posts() == 11
+
+
+# Signed-out readers get cached HTML, made stale by every write
+
+
+def test_anonymous_thread_page_hit_makes_no_queries(app, client, thread):
+    path = f"/forum/threads/{thread.id}"
+    client.get(path)
+    with QueryCounter(db.engine) as counter:
+        response = client.get(path)
+    assert response.status_code == 200 and thread.title in response.text
+    assert counter.count == 0
+
+
+def test_anonymous_thread_page_shows_new_reply_after_cache(client, thread, users):
+    path = f"/forum/threads/{thread.id}"
+    client.get(path)
+    service.add_reply(thread, users["bob"], "Brand new advice")
+    assert "Brand new advice" in client.get(path).text
+
+
+def test_anonymous_thread_page_shows_edit_after_cache(client, thread, users):
+    post = service.add_reply(thread, users["bob"], "Old advice")
+    path = f"/forum/threads/{thread.id}"
+    client.get(path)
+    service.edit_post(post, users["bob"], "Corrected advice")
+    page = client.get(path).text
+    assert "Corrected advice" in page and "Old advice" not in page
+
+
+def test_anonymous_thread_page_is_404_once_hidden(client, thread, make_user):
+    path = f"/forum/threads/{thread.id}"
+    assert client.get(path).status_code == 200
+    service.moderate_thread(thread, make_user(role="moderator"), "hide", "spam")
+    assert client.get(path).status_code == 404
+
+
+def test_anonymous_embed_hit_makes_no_queries(client, users, subjects, req):
+    subject_id = subjects.add()
+    thread = service.ensure_subject_thread(SUBJECT_TYPE, subject_id, users["alice"])
+    service.add_reply(thread, users["bob"], "Cached reply")
+    path = f"/forum/embed/{SUBJECT_TYPE}/{subject_id}"
+    client.get(path)
+    with QueryCounter(db.engine) as counter:
+        response = client.get(path, headers=HX)
+    assert "Cached reply" in response.text and counter.count == 0
+
+
+def test_anonymous_embed_shows_first_reply_after_cache(client, users, subjects, req):
+    subject_id = subjects.add()
+    path = f"/forum/embed/{SUBJECT_TYPE}/{subject_id}"
+    assert "0 replies" in client.get(path).text
+    thread = service.ensure_subject_thread(SUBJECT_TYPE, subject_id, users["alice"])
+    service.add_reply(thread, users["bob"], "The very first")
+    embed = client.get(path).text
+    assert "1 reply" in embed and "The very first" in embed
+
+
+def test_anonymous_embed_is_404_when_subject_vanishes(client, subjects):
+    subject_id = subjects.add()
+    path = f"/forum/embed/{SUBJECT_TYPE}/{subject_id}"
+    assert client.get(path).status_code == 200
+    subjects.known.pop(subject_id)
+    assert client.get(path).status_code == 404
+
+
+def test_reply_in_staff_category_is_404_for_members(client, auth, users, make_user, req):
+    from app.forum.models import Category
+    staff = Category(slug="staff", name="Staff room", min_role="moderator")
+    db.session.add(staff)
+    db.session.commit()
+    thread = service.create_thread(staff, make_user(role="moderator"), "Rota", "Who's on?")
+    auth.login("bob@example.com")
+    token = _token(client, "/forum/")
+    response = client.post(f"/forum/threads/{thread.id}/posts", data={"body": "me", "csrf_token": token})
+    assert response.status_code == 404 and _posts() == 1
+    assert client.get(f"/forum/threads/{thread.id}").status_code == 404
+
+
+def test_reaction_without_csrf_header_or_field_is_400(client, auth, thread):
+    first = db.session.scalar(select(Post).where(Post.thread_id == thread.id))
+    auth.login("bob@example.com")
+    response = client.post(f"/forum/posts/{first.id}/reactions/like", headers=HX)
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(Reaction)) == 0
+
+
+def test_reaction_with_htmx_csrf_header_counts(client, auth, thread):
+    first = db.session.scalar(select(Post).where(Post.thread_id == thread.id))
+    auth.login("bob@example.com")
+    token = _token(client, "/forum/")
+    response = client.post(f"/forum/posts/{first.id}/reactions/like",
+                           headers={**HX, "X-CSRFToken": token})
+    assert response.status_code == 200
+    assert db.session.scalar(select(func.count()).select_from(Reaction)) == 1
