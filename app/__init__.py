@@ -137,6 +137,7 @@ def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp, init_login
     from app.core.views import bp as core_bp
     from app.forum.views import bp as forum_bp, init_app as init_forum
+    from app.notifications.service import register as register_notification_cli
     from app.notifications.views import bp as notifications_bp
 
     app.register_blueprint(core_bp)
@@ -145,6 +146,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(forum_bp)
     init_forum(app)
     app.register_blueprint(notifications_bp)
+    register_notification_cli(app)
 
 
 def register_admin(app: Flask) -> None:

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 
 from flask import current_app, render_template, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
 from app.accounts.models import User
@@ -48,7 +49,12 @@ def notify(notices: list[Notice], *, actor_id: uuid.UUID | None = None) -> list[
     modes = email_modes([row.user_id for row in rows])
     for row in rows:
         if modes[row.user_id] == "immediate":
-            get_queue("slow").enqueue("app.notifications.jobs.email_notification", str(row.id))
+            try:
+                get_queue("slow").enqueue("app.notifications.jobs.email_notification", str(row.id))
+            except RedisError:
+                # The in-app notification is saved; losing its email beats failing the reply.
+                log.warning("email not queued", extra={"event": "email_queue_failed",
+                                                       "notification_id": str(row.id)})
     log_event("notified", "success", count=len(rows), kinds=sorted({r.kind for r in rows}))
     return rows
 
@@ -210,3 +216,14 @@ def send_daily_digests() -> int:
             item.emailed_at = now
         db.session.commit()
     return len(by_user)
+
+
+def register(app) -> None:
+    """Add `flask notifications-digest`, which a daily cron job runs to queue the digest emails."""
+    import click
+
+    @app.cli.command("notifications-digest")
+    def digest_command():
+        """Queue the daily digest emails on the slow queue."""
+        job = get_queue("slow").enqueue("app.notifications.jobs.send_daily_digests")
+        click.echo(f"queued {job.id}")

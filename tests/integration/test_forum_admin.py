@@ -87,3 +87,9 @@ def test_search_source_escapes_snippets(app, users, category, req):
 def test_seed_categories_is_idempotent(app_ctx):
     service.seed_categories()
     assert service.seed_categories() == "0 forum categories created"
+
+
+def test_admin_thread_edit_page_opens(client, auth, reported):
+    auth.login("admin@example.com")
+    response = client.get(f"/admin/admin_forum_threads/edit/?id={reported.thread_id}")
+    assert response.status_code == 200 and "Yellow leaves" in response.text

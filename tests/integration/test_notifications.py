@@ -225,3 +225,24 @@ def test_forged_unsubscribe_token_is_404(client, users, app_ctx):
 def test_token_for_deleted_user_is_404(client, app_ctx):
     token = service.unsubscribe_token(uuid.uuid4())
     assert client.post(f"/notifications/unsubscribe/{token}").status_code == 404
+
+
+def test_reply_survives_when_email_queue_is_down(app, users, category, req, monkeypatch, caplog):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def down(*args, **kwargs):
+        raise RedisConnectionError("queue down")
+
+    monkeypatch.setattr(app.extensions["queues"]["slow"], "enqueue", down)
+    thread = make_thread(category, users["alice"])
+    post = forum.add_reply(thread, users["bob"], "Still here")
+    assert post.id is not None and _unread(users["alice"]) == 1
+    assert [r for r in caplog.records if getattr(r, "event", None) == "email_queue_failed"]
+
+
+def test_digest_command_queues_job(app, monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(app.extensions["queues"]["slow"], "enqueue",
+                        lambda name, *a: enqueued.append(name) or type("J", (), {"id": "j1"})())
+    result = app.test_cli_runner().invoke(args=["notifications-digest"])
+    assert result.exit_code == 0 and enqueued == ["app.notifications.jobs.send_daily_digests"]
