@@ -86,6 +86,18 @@ class Config:
     PROMETHEUS_MULTIPROC_DIR = _env("PROMETHEUS_MULTIPROC_DIR")
     CSP_REPORT_MAX_BYTES = 16 * 1024
 
+    # Email: with no MAIL_SERVER, messages are written to the log instead of sent.
+    MAIL_SERVER = _env("MAIL_SERVER")
+    MAIL_PORT = _env_int("MAIL_PORT", 25)
+    MAIL_USERNAME = _env("MAIL_USERNAME")
+    MAIL_PASSWORD = _env("MAIL_PASSWORD")
+    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+    MAIL_FROM = _env("MAIL_FROM", "Verdant <no-reply@verdant.local>")
+    SITE_URL = _env("SITE_URL", "http://127.0.0.1:5000")  # absolute links in emails
+
+    # bench/pages.py sets this so its embedded-thread fragment has a subject to hang under.
+    BENCH_FORUM_SUBJECT = _env_bool("BENCH_FORUM_SUBJECT", False)
+
     GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID")
     GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET")
 

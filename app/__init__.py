@@ -134,6 +134,8 @@ def register_models() -> None:
     # Every table must be known to SQLAlchemy (and so to Alembic), even where no view uses it yet.
     import app.accounts.models  # noqa: F401
     import app.species.models  # noqa: F401
+    import app.forum.models  # noqa: F401
+    import app.notifications.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
@@ -141,6 +143,9 @@ def register_blueprints(app: Flask) -> None:
     from app.core.views import bp as core_bp
     from app.search.views import bp as search_bp
     from app.species.views import bp as species_bp, register as register_species
+    from app.forum.views import bp as forum_bp, init_app as init_forum
+    from app.notifications.service import register as register_notification_cli
+    from app.notifications.views import bp as notifications_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
@@ -148,6 +153,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(species_bp)
     register_species(app)
     app.register_blueprint(search_bp)
+    app.register_blueprint(forum_bp)
+    init_forum(app)
+    app.register_blueprint(notifications_bp)
+    register_notification_cli(app)
 
 
 def register_admin(app: Flask) -> None:

@@ -32,6 +32,9 @@ PAGES = [
     ("/accounts/profile", "/accounts/profile", True),
     ("/species", "/species", False),
     ("/species/<slug>", "/species/monstera-deliciosa", False),
+    # app/forum/bench.py seeds these ids: a 200-post thread (page 5 of 10) and an embedded thread.
+    ("/forum/threads (200 posts)", "/forum/threads/00000000-0000-4000-8000-00000000f0ab?page=5", False),
+    ("/forum/embed (fragment)", "/forum/embed/bench/00000000-0000-4000-8000-00000000be0c", False),
 ]
 
 WRK_SCRIPT = """
@@ -76,7 +79,7 @@ def bench_env(database_url: str, metrics_dir: str) -> dict:
             "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
             "SESSION_COOKIE_SECURE": "0", "RATELIMIT_DEFAULT": "100000000 per minute",
             "LOG_LEVEL": "WARNING", "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-            "FLASK_APP": "wsgi.py"}
+            "FLASK_APP": "wsgi.py", "BENCH_FORUM_SUBJECT": "1"}
 
 
 def prepare(env: dict) -> None:

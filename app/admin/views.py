@@ -80,4 +80,6 @@ def init_admin(app: Flask) -> Admin:
                   csp_nonce_generator=lambda: getattr(request, "csp_nonce", ""))
     admin.add_view(UserView(User, db, name="Users", endpoint="admin_users"))
     species_admin.register(admin)
+    from app.admin import forum
+    forum.register(admin)
     return admin

@@ -9,10 +9,15 @@ PUBLIC_ENDPOINTS = {
     "static", "core.home", "core.healthz", "core.readyz", "core.metrics", "core.ceiling",
     "core.csp_report", "accounts.register", "accounts.login", "accounts.logout",
     "species.browse", "species.popular", "species.detail", "search.search", "search.suggest",
+    "forum.index", "forum.category", "forum.thread", "forum.poll", "forum.embed",
+    "forum.subject_thread", "forum.subject_poll", "forum.post_history", "forum.member",
+    "forum.image", "notifications.unsubscribe", "notifications.unsubscribe_confirm",
 }
 # State-changing routes that do not use the session's CSRF token, and why.
 CSRF_EXEMPT = {
     "core.csp_report": "browsers send violation reports without cookies or tokens",
+    "notifications.unsubscribe_confirm": "RFC 8058 one-click POST from mail clients; the signed "
+                                         "token in the URL is the credential",
 }
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 

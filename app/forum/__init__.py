@@ -1,0 +1,1 @@
+"""The forum: categories, threads, posts, reactions, moderation and embeddable threads."""
