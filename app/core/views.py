@@ -3,21 +3,35 @@ import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, render_template, request
+from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import text
 
+from app.core.fragments import cached_fragment
 from app.core.metrics import metrics_response
 from app.core.redis import get_redis
 from app.extensions import csrf, db, limiter
 
 bp = Blueprint("core", __name__)
+HOME_SECTION_TTL = 30
 log = logging.getLogger(__name__)
 
 
 @bp.get("/")
 def home():
-    sections = [(template, provide()) for template, provide in
+    sections = [_section(template, provide) for template, provide in
                 current_app.extensions.get("home_sections", [])]
     return render_template("core/home.html", sections=sections)
+
+
+def _section(template: str, provide) -> Markup:
+    def render() -> str:
+        return render_template(template, section=provide())
+
+    if current_user.is_authenticated:
+        return Markup(render())  # what members see may depend on who they are
+    # Signed-out visitors all see the same lists; half a minute of staleness is fine on a home page.
+    return Markup(cached_fragment("home", template, render, ttl=HOME_SECTION_TTL))
 
 
 @bp.get("/healthz")

@@ -2,7 +2,7 @@
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
 from app.core import messages
-from app.core.images import ImageRejected, clean_image
+from app.core.images import clean_image
 from app.core.logging import log_event
 from app.core.markdown import find_mentions, plain_text, render_markdown
 from app.core.models import utcnow
+from app.core import fragments
 from app.core.redis import get_redis
 from app.core.storage import get_storage
 from app.extensions import db
@@ -34,10 +35,7 @@ NEW_ACCOUNT_AGE = timedelta(days=1)
 THREAD_MOD_ACTIONS = ("pin", "unpin", "lock", "unlock", "hide", "restore", "move")
 POST_MOD_ACTIONS = ("hide", "restore")
 _VIEWS_KEY = "verdant:forum:views:{}"
-_FRAGMENTS_KEY = "verdant:forum:fragments:{}"
-_VERSION_KEY = "verdant:forum:version:{}"
 # Bounds how long a change no writer announced (an admin-panel edit, a new display name) stays unseen.
-FRAGMENT_TTL = 120
 _TAG_RE = re.compile(r"[^a-z0-9-]+")
 
 DEFAULT_CATEGORIES = (
@@ -529,35 +527,9 @@ def thread_scope(thread: Thread) -> list[str]:
     return scopes
 
 
-def cached_fragment(scope: str, name: str, render: Callable[[], str]) -> str:
-    """Return HTML every signed-out reader sees alike, from Redis or freshly rendered.
-
-    Entries are filed under the scope's version, so one rendered from data older than the
-    latest write is filed under an old version and never served.
-    """
-    redis = get_redis()
-    version = int(redis.get(_VERSION_KEY.format(scope)) or 0)
-    key = _FRAGMENTS_KEY.format(scope)
-    field = f"{name}:v{version}"
-    html = redis.hget(key, field)
-    if html is not None:
-        return html.decode()
-    html = render()
-    pipe = redis.pipeline()
-    pipe.hset(key, field, html)
-    pipe.expire(key, FRAGMENT_TTL)
-    pipe.execute()
-    return html
-
-
 def invalidate_fragments(thread: Thread) -> None:
     """Make a thread's cached HTML stale after a change readers must see."""
-    pipe = get_redis().pipeline()
-    for scope in thread_scope(thread):
-        pipe.incr(_VERSION_KEY.format(scope))
-        pipe.expire(_VERSION_KEY.format(scope), 7 * 24 * 3600)
-        pipe.delete(_FRAGMENTS_KEY.format(scope))
-    pipe.execute()
+    fragments.invalidate(*thread_scope(thread))
 
 
 def count_view(thread_id: uuid.UUID) -> int:

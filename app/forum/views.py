@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from app.core import messages
 from app.core.errors import error_response
+from app.core.fragments import cached_fragment
 from app.core.images import ImageRejected
 from app.core.registry import (register_bench_seeder, register_home_section, register_nav_link,
                                register_seeder)
@@ -177,7 +178,7 @@ def _anonymous_thread(thread_id):
         return json.dumps({"title": t.title, "html": html})
 
     try:
-        cached = json.loads(service.cached_fragment(f"thread:{thread_id}", f"page:{requested}",
+        cached = json.loads(cached_fragment(f"thread:{thread_id}", f"page:{requested}",
                                                     render))
     except _Redirect as exc:
         return _to_subject(exc.args[0])
@@ -301,7 +302,7 @@ def _anonymous_embed(subject_type, subject_id):
         return render_template("forum/_thread.html", **_context(
             t, subject=subject, subject_type=subject_type, subject_id=subject_id, embedded=True))
 
-    return service.cached_fragment(f"subject:{subject_type}:{subject_id}", "embed", render)
+    return cached_fragment(f"subject:{subject_type}:{subject_id}", "embed", render)
 
 
 @bp.get("/about/<subject_type>/<uuid:subject_id>")

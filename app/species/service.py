@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from app.core import fragments
 from app.core.models import utcnow
 from app.extensions import db
 from app.search.base import SearchHit
@@ -73,6 +74,8 @@ def record_identification(species_id: uuid.UUID) -> None:
     except IntegrityError:
         db.session.rollback()
         record_identification(species_id)
+        return
+    fragments.invalidate("species")  # counts shown on species pages
 
 
 CATALOGUE_PATH = Path(__file__).with_name("starter_catalogue.json")
