@@ -128,16 +128,20 @@ def _start_embedded_worker_on_first_request(app: Flask) -> None:
 def register_models() -> None:
     # Every table must be known to SQLAlchemy (and so to Alembic), even where no view uses it yet.
     import app.accounts.models  # noqa: F401
+    import app.blog.models  # noqa: F401
     import app.species.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp, init_login
+    from app.blog.views import bp as blog_bp, init_blog
     from app.core.views import bp as core_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     init_login(app)
+    app.register_blueprint(blog_bp)
+    init_blog(app)
 
 
 def register_admin(app: Flask) -> None:

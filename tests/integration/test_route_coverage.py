@@ -8,6 +8,9 @@ from flask_admin import BaseView
 PUBLIC_ENDPOINTS = {
     "static", "core.home", "core.healthz", "core.readyz", "core.metrics", "core.ceiling",
     "core.csp_report", "accounts.register", "accounts.login", "accounts.logout",
+    "blog.index", "blog.post", "blog.category", "blog.tag", "blog.series", "blog.author",
+    "blog.image", "blog.rss", "blog.atom", "blog.category_rss", "blog.category_atom",
+    "blog.sitemap", "blog.robots",
 }
 # State-changing routes that do not use the session's CSRF token, and why.
 CSRF_EXEMPT = {
