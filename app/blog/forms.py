@@ -39,7 +39,8 @@ class PostForm(FlaskForm):
 
 class ScheduleForm(FlaskForm):
     publish_at = DateTimeLocalField("Publish at (UTC)", validators=[Optional()],
-                                    format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+                                    format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+                                    render_kw={"step": "1"})
 
 
 class ImageForm(FlaskForm):
