@@ -30,6 +30,9 @@ PAGES = [
     ("/accounts/login", "/accounts/login", False),
     ("/ (signed in)", "/", True),
     ("/accounts/profile", "/accounts/profile", True),
+    ("/blog", "/blog", False),
+    ("/blog/<long post>", "/blog/a-long-read-on-aroids", False),  # 5,000 words, code, images
+    ("/blog/rss.xml", "/blog/rss.xml", False),
 ]
 
 WRK_SCRIPT = """

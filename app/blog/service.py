@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -124,6 +126,70 @@ def species_shortcodes() -> Callable[[str, str], str | None]:
 def render_body(body: str, post_id: uuid.UUID | None = None) -> str:
     """Render a post's Markdown to the sanitised HTML we store and preview."""
     return render_markdown(body, shortcodes=species_shortcodes(), doc_id=doc_id_for(post_id))
+
+
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# Footnotes and link reference definitions tie distant parts of a document together.
+_WHOLE_DOCUMENT = re.compile(r"\[\^|^ {0,3}\[[^\]]+\]:", re.MULTILINE)
+PREVIEW_SECTION_THRESHOLD = 8 * 1024
+PREVIEW_CACHE_TTL = 900
+
+
+def _sections(body: str) -> list[str] | None:
+    """Split Markdown before each ATX heading outside code fences; None if headings repeat."""
+    sections: list[list[str]] = [[]]
+    headings: set[str] = set()
+    fence: str | None = None
+    for line in body.splitlines(keepends=True):
+        opening = _FENCE.match(line)
+        if opening:
+            marker = opening.group(1)
+            if fence is None:
+                fence = marker
+            elif marker[0] == fence[0] and len(marker) >= len(fence):
+                fence = None
+        elif fence is None and _ATX_HEADING.match(line):
+            heading = line.strip().strip("#").strip().lower()
+            if heading in headings:
+                return None  # heading ids are deduplicated across the whole document
+            headings.add(heading)
+            sections.append([])
+        sections[-1].append(line)
+    return ["".join(lines) for lines in sections if lines]
+
+
+def render_preview(body: str, post_id: uuid.UUID | None = None) -> str:
+    """Render the editor's live preview, reusing unchanged sections of a long post.
+
+    Typing changes one section at a time, so each section between headings is rendered on its
+    own and cached by its text; documents whose parts depend on each other render whole.
+    """
+    sections = (_sections(body) if len(body) >= PREVIEW_SECTION_THRESHOLD
+                and not _WHOLE_DOCUMENT.search(body) else None)
+    if not sections:
+        return render_body(body, post_id)
+    doc_id = doc_id_for(post_id)
+    keys = [f"verdant:blog:preview:{hashlib.sha256((doc_id + s).encode()).hexdigest()}"
+            for s in sections]
+    redis = get_redis()
+    found = redis.mget(keys)
+    shortcodes = species_shortcodes()
+    fresh = {}
+    parts = []
+    for key, section, hit in zip(keys, sections, found):
+        if hit is None:
+            html = render_markdown(section, shortcodes=shortcodes, doc_id=doc_id)
+            fresh[key] = html
+        else:
+            html = hit.decode()
+        parts.append(html)
+    if fresh:
+        pipe = redis.pipeline(transaction=False)
+        for key, html in fresh.items():
+            pipe.set(key, html, ex=PREVIEW_CACHE_TTL)
+        pipe.execute()
+    return "".join(parts)
 
 
 def check_body_size(body: str) -> None:

@@ -263,7 +263,8 @@ def _submit(form: PostForm, post: Post | None):
         except BlogError as exc:
             form.body.errors = [exc.message]
             return _editor_page(form, post, exc.status)
-        return _editor_page(form, post, 200, service.render_body(body, post.id if post else None))
+        return _editor_page(form, post, 200,
+                            service.render_preview(body, post.id if post else None))
     if not form.validate_on_submit():
         return _editor_page(form, post, 422)
     try:
@@ -326,7 +327,8 @@ def preview():
     except BlogError as exc:
         return render_template("errors/_error.html", status=exc.status, message=exc.message), \
             exc.status
-    return render_template("blog/_preview.html", html=Markup(service.render_body(body, post_id)))
+    return render_template("blog/_preview.html",
+                           html=Markup(service.render_preview(body, post_id)))
 
 
 @bp.get("/blog/manage/posts/<uuid:post_id>/preview")

@@ -49,3 +49,36 @@ def test_heading_ids_are_prefixed_per_post(app, app_ctx):
     with app.test_request_context():
         html = service.render_body("## Soil", post_id)
     assert f'id="post-{post_id.hex[:12]}-soil"' in html
+
+
+def _lines(html: str) -> list[str]:
+    # A hidden paragraph around a captioned figure leaves a blank line only in a whole render.
+    return [line for line in html.splitlines() if line]
+
+
+def test_sectioned_preview_matches_whole_render(app, app_ctx):
+    from app.blog.seed import long_body
+    get_or_create_species("Monstera deliciosa")
+    body = long_body(["/blog/images/a"])
+    with app.test_request_context():
+        assert len(body) > service.PREVIEW_SECTION_THRESHOLD
+        whole = _lines(service.render_body(body))
+        assert _lines(service.render_preview(body)) == whole
+        # The second time the sections come from Redis.
+        assert _lines(service.render_preview(body)) == whole
+    assert app.extensions["redis"].keys("verdant:blog:preview:*")
+
+
+@pytest.mark.parametrize("extra", ["\n\nSee[^1].\n\n[^1]: note", "\n\n[ref]: https://example.com",
+                                   "\n\n## Part 1: notes from the greenhouse\n"])
+def test_preview_renders_whole_document_when_parts_depend_on_each_other(app, app_ctx, extra):
+    from app.blog.seed import long_body
+    body = long_body() + extra
+    with app.test_request_context():
+        assert service.render_preview(body) == service.render_body(body)
+    assert app.extensions["redis"].keys("verdant:blog:preview:*") == []
+
+
+def test_headings_inside_code_fences_do_not_split_sections():
+    body = "intro\n\n```\n# not a heading\n```\n\n# Real\n\ntext\n"
+    assert service._sections(body) == ["intro\n\n```\n# not a heading\n```\n\n", "# Real\n\ntext\n"]
