@@ -1,10 +1,12 @@
 """Blog pages: reading, feeds, sitemap and robots.txt, and the editors' pages under /blog/manage."""
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
-                   request, url_for)
+                   request, session, url_for)
+from flask_wtf.csrf import generate_csrf
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -37,57 +39,83 @@ def _page_arg() -> int:
         return 1
 
 
-def _render_list(template: str, key: str | None, **context) -> str:
+# Anonymous pages are cached whole, with these marks where each response needs its own values.
+_NONCE_MARK = Markup("<verdant:csp-nonce>")
+_CSRF_MARK = Markup("<verdant:csrf-token>")
+_MARKS = {"csp_nonce": lambda: _NONCE_MARK, "csrf_token": lambda: _CSRF_MARK}
+
+
+def _page_cacheable() -> bool:
+    # A flashed message belongs to one visitor's next page, so that page is rendered for them.
+    return _anonymous() and not session.get("_flashes")
+
+
+def _fill_marks(html: str) -> str:
+    # Marks are raw tags that sanitised or escaped user content can never contain.
+    nonce = current_app.jinja_env.globals["csp_nonce"]()
+    return html.replace(_NONCE_MARK, nonce).replace(_CSRF_MARK, generate_csrf())
+
+
+def _cacheable(key: str, render: Callable[..., str]) -> str:
+    if not _page_cacheable():
+        return render()
+    return _fill_marks(service.cached(key, lambda: render(**_MARKS)))
+
+
+def _list_page(key: str, template: str, query: Callable[[], dict], **context) -> str:
     fragment = wants_fragment()
 
-    def build() -> str:
-        return render_template("blog/_post_list.html" if fragment else template, **context)
+    def render(**overrides) -> str:
+        return render_template("blog/_post_list.html" if fragment else template,
+                               **query(), **context, **overrides)
 
-    if key and _anonymous():
-        return service.cached(f"{key}:{int(fragment)}", build)
-    return build()
+    return _cacheable(f"{key}:{int(fragment)}", render)
 
 
 @bp.get("/blog")
 def index():
     page = _page_arg()
-    posts = service.list_posts(page)
-    featured = service.featured_posts() if page == 1 else []
-    return _render_list("blog/index.html", f"index:{page}", posts=posts, featured=featured,
-                        heading="Blog", list_endpoint="blog.index", list_args={})
+    return _list_page(f"index:{page}", "blog/index.html",
+                      lambda: {"posts": service.list_posts(page),
+                               "featured": service.featured_posts() if page == 1 else []},
+                      heading="Blog", list_endpoint="blog.index", list_args={})
 
 
 @bp.get("/blog/category/<slug>")
 def category(slug):
     found = service.get_category(slug) or abort(404)
-    posts = service.list_posts(_page_arg(), category=found)
-    return _render_list("blog/index.html", None, posts=posts, featured=[], category=found,
-                        heading=found.name, intro=found.description, list_endpoint="blog.category",
-                        list_args={"slug": slug})
+    page = _page_arg()
+    return _list_page(f"category:{slug}:{page}", "blog/index.html",
+                      lambda: {"posts": service.list_posts(page, category=found), "featured": []},
+                      category=found, heading=found.name, intro=found.description,
+                      list_endpoint="blog.category", list_args={"slug": slug})
 
 
 @bp.get("/blog/tag/<slug>")
 def tag(slug):
     found = service.get_tag(slug) or abort(404)
-    posts = service.list_posts(_page_arg(), tag=found)
-    return _render_list("blog/index.html", None, posts=posts, featured=[],
-                        heading=f"Tagged “{found.name}”", list_endpoint="blog.tag",
-                        list_args={"slug": slug})
+    page = _page_arg()
+    return _list_page(f"tag:{slug}:{page}", "blog/index.html",
+                      lambda: {"posts": service.list_posts(page, tag=found), "featured": []},
+                      heading=f"Tagged “{found.name}”", list_endpoint="blog.tag",
+                      list_args={"slug": slug})
 
 
 @bp.get("/blog/author/<uuid:user_id>")
 def author(user_id):
     found = service.get_author(user_id) or abort(404)
-    posts = service.list_posts(_page_arg(), author=found)
-    return _render_list("blog/index.html", None, posts=posts, featured=[],
-                        heading=f"Posts by {found.display_name}", list_endpoint="blog.author",
-                        list_args={"user_id": user_id})
+    page = _page_arg()
+    return _list_page(f"author:{user_id}:{page}", "blog/index.html",
+                      lambda: {"posts": service.list_posts(page, author=found), "featured": []},
+                      heading=f"Posts by {found.display_name}", list_endpoint="blog.author",
+                      list_args={"user_id": user_id})
 
 
 @bp.get("/blog/series/<slug>")
 def series(slug):
     found = service.get_series(slug) or abort(404)
-    return render_template("blog/series.html", series=found, posts=service.series_posts(found))
+    return _cacheable(f"series:{slug}", lambda **marks: render_template(
+        "blog/series.html", series=found, posts=service.series_posts(found), **marks))
 
 
 def _article_parts(post: Post, preview: bool = False) -> dict:
@@ -106,26 +134,27 @@ def _article_parts(post: Post, preview: bool = False) -> dict:
     }
 
 
-def _post_page(parts: dict, post_id: uuid.UUID | None, status: int = 200):
+def _post_page(parts: dict, post_id: uuid.UUID | None, **overrides) -> str:
     return render_template("blog/post.html", title=parts["title"],
                            description=parts["description"], head=Markup(parts["head"]),
-                           article=Markup(parts["article"]), post_id=post_id), status
+                           article=Markup(parts["article"]), post_id=post_id, **overrides)
 
 
 @bp.get("/blog/<slug>")
 def post(slug):
-    def build() -> dict:
+    def render(**overrides) -> dict:
         found = service.get_published_post(slug)
         if found is None:
             return {"redirect": service.current_slug_for(slug)}
-        return {**_article_parts(found), "id": str(found.id)}
+        return {"html": _post_page(_article_parts(found), found.id, **overrides)}
 
-    parts = service.cached(f"post:{slug}", build) if _anonymous() else build()
-    if "article" not in parts:
-        if parts.get("redirect"):
-            return redirect(url_for("blog.post", slug=parts["redirect"]), 301)
+    cacheable = _page_cacheable()
+    outcome = service.cached(f"post:{slug}", lambda: render(**_MARKS)) if cacheable else render()
+    if "html" not in outcome:
+        if outcome.get("redirect"):
+            return redirect(url_for("blog.post", slug=outcome["redirect"]), 301)
         abort(404)
-    return _post_page(parts, uuid.UUID(parts["id"]))
+    return _fill_marks(outcome["html"]) if cacheable else outcome["html"]
 
 
 @bp.get("/blog/images/<uuid:image_id>")
@@ -455,7 +484,9 @@ def _resolve_post(post_id: uuid.UUID):
 
 
 def _latest_posts() -> dict:
-    return {"posts": service.recent_posts(3)}
+    return {"posts": service.cached("home", lambda: [
+        {"title": p.title, "slug": p.slug, "reading_minutes": p.reading_minutes}
+        for p in service.recent_posts(3)])}
 
 
 def init_blog(app) -> None:

@@ -224,6 +224,28 @@ def test_cached_page_still_gets_fresh_nonce_and_csrf_token(client, editor):
     second = other.get(f"/blog/{post.slug}")
     assert first.headers["Content-Security-Policy"] != second.headers["Content-Security-Policy"]
     assert _htmx_token(first.text) != _htmx_token(second.text)
+    for response in (first, second):
+        nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1)
+        assert response.text.count(f'nonce="{nonce}"') == 2
+        assert "<verdant:" not in response.text
+
+
+def test_cached_page_token_is_accepted_by_csrf_check(client, editor):
+    post = make_post(editor)
+    client.application.test_client().get(f"/blog/{post.slug}")  # fills the cache
+    token = _htmx_token(client.get(f"/blog/{post.slug}").text)
+    response = client.post("/accounts/login", data={"email": "x@example.com", "password": "x",
+                                                    "csrf_token": token})
+    assert response.status_code == 422  # wrong password, but past the CSRF check
+
+
+def test_visitor_with_flash_message_gets_a_fresh_page(client, editor):
+    post = make_post(editor, title="Flashy")
+    client.get(f"/blog/{post.slug}")
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "Just for you")]
+    assert "Just for you" in client.get(f"/blog/{post.slug}").text
+    assert "Just for you" not in client.application.test_client().get(f"/blog/{post.slug}").text
 
 
 def _htmx_token(html: str) -> str:
