@@ -1,5 +1,6 @@
 """Admin views for the blog: posts (filter by status, author, category), categories, tags, series."""
 from flask_admin.contrib.sqla.filters import FilterEqual
+from wtforms.validators import Length, Optional
 
 from app.admin.views import SecureModelView
 from app.blog import service
@@ -8,7 +9,10 @@ from app.extensions import db
 
 
 class PostView(SecureModelView):
-    can_create = False  # posts are written in the editor at /blog/manage, which keeps revisions
+    # Posts are written and deleted in the editor at /blog/manage, which keeps revisions and
+    # removes stored images and scheduled jobs along with a post.
+    can_create = False
+    can_delete = False
     column_list = ("title", "status", "author", "categories", "featured", "published_at",
                    "updated_at")
     column_searchable_list = ("title", "slug")
@@ -27,31 +31,39 @@ class PostView(SecureModelView):
         service.bump_cache()
 
 
-class CategoryView(SecureModelView):
+class SluggedView(SecureModelView):
+    """Fills in or cleans the slug from the name (or title) so URLs stay safe."""
+
+    slug_source = "name"
+    form_args = {"slug": {"validators": [Optional(), Length(max=200)],
+                          "description": "Leave empty to make one from the name."}}
+
+    def on_model_change(self, form, model, is_created):
+        model.slug = service.slugify(model.slug or getattr(model, self.slug_source) or "")
+        if not model.slug:
+            raise ValueError("Give it a name with letters or digits.")
+
+    def after_model_change(self, form, model, is_created):
+        service.bump_cache()
+
+
+class CategoryView(SluggedView):
     column_list = ("name", "slug", "description")
     form_columns = ("name", "slug", "description")
     column_searchable_list = ("name",)
 
-    def after_model_change(self, form, model, is_created):
-        service.bump_cache()
 
-
-class TagView(SecureModelView):
+class TagView(SluggedView):
     column_list = ("name", "slug")
     form_columns = ("name", "slug")
     column_searchable_list = ("name",)
 
-    def after_model_change(self, form, model, is_created):
-        service.bump_cache()
 
-
-class SeriesView(SecureModelView):
+class SeriesView(SluggedView):
+    slug_source = "title"
     column_list = ("title", "slug", "description")
     form_columns = ("title", "slug", "description")
     column_searchable_list = ("title",)
-
-    def after_model_change(self, form, model, is_created):
-        service.bump_cache()
 
 
 def register(admin) -> None:

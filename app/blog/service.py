@@ -128,6 +128,7 @@ def render_body(body: str, post_id: uuid.UUID | None = None) -> str:
     return render_markdown(body, shortcodes=species_shortcodes(), doc_id=doc_id_for(post_id))
 
 
+_SPECIES_CODE = re.compile(r"\[\[species:([A-Za-z0-9][A-Za-z0-9_.-]{0,127})\]\]")
 _ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 # Footnotes and link reference definitions tie distant parts of a document together.
@@ -250,7 +251,6 @@ def _tags(text: str) -> list[Tag]:
 
 
 def _species(text: str, body: str) -> list[Species]:
-    from app.core.markdown import _SHORTCODE_RE
     slugs = [s.strip().lower() for s in text.split(",") if s.strip()]
     wanted = list(dict.fromkeys(slugs))
     rows = {s.slug: s for s in db.session.scalars(select(Species).where(Species.slug.in_(wanted)))}
@@ -258,8 +258,7 @@ def _species(text: str, body: str) -> list[Species]:
     if unknown:
         raise BlogError("species", messages.BLOG_UNKNOWN_SPECIES.format(slugs=", ".join(unknown)))
     # Species a post shows as cards are related to it as well.
-    coded = {m.group("slug").lower() for m in _SHORTCODE_RE.finditer(body)
-             if m.group("kind") == "species"} - set(rows)
+    coded = {slug.lower() for slug in _SPECIES_CODE.findall(body)} - set(rows)
     if coded:
         rows.update({s.slug: s for s in db.session.scalars(
             select(Species).where(Species.slug.in_(coded)))})

@@ -18,6 +18,7 @@ from app.core import messages
 from app.core.models import utcnow
 from app.core.security import roles_required
 from app.core.storage import StorageError, get_storage
+from app.extensions import limiter
 from app.htmx import wants_fragment
 
 bp = Blueprint("blog", __name__)
@@ -344,6 +345,7 @@ def edit(post_id):
 
 
 @bp.post("/blog/manage/preview")
+@limiter.limit("600 per minute")  # a debounced preview while typing outpaces the default
 @editor_required
 def preview():
     body = request.form.get("body", "")

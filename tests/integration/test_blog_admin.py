@@ -41,3 +41,22 @@ def test_admin_creates_category(admin_client):
                                        "csrf_token": csrf_token(form.text)})
     assert response.status_code == 302
     assert db.session.query(Category).one().slug == "care"
+
+
+def test_admin_category_slug_is_made_from_name_when_empty(admin_client):
+    from tests.conftest import csrf_token
+    form = admin_client.get("/admin/admin_blog_categories/new/")
+    admin_client.post("/admin/admin_blog_categories/new/",
+                      data={"name": "Pests & Diseases", "slug": "", "description": "",
+                            "csrf_token": csrf_token(form.text)})
+    assert db.session.query(Category).one().slug == "pests-diseases"
+
+
+def test_admin_cannot_delete_posts_outside_the_editor(admin_client, users):
+    post = make_post(users["admin"])
+    from tests.conftest import csrf_token
+    page = admin_client.get("/")
+    response = admin_client.post("/admin/admin_posts/delete/",
+                                 data={"id": str(post.id), "csrf_token": csrf_token(page.text)})
+    assert response.status_code in (302, 404)
+    assert db.session.get(type(post), post.id) is not None

@@ -339,3 +339,13 @@ def test_seeders_create_demo_posts_once(app_ctx):
     assert seed_demo_posts() == "3 demo posts created"
     assert seed_demo_posts() == "0 demo posts created"
     assert len(db.session.scalars(select(Post).where(Post.status == "published")).all()) == 3
+
+
+def test_blog_index_links_editors_to_the_editor(client, auth, users):
+    auth.login("admin@example.com")
+    assert 'href="/blog/manage"' in client.get("/blog").text
+
+
+def test_blog_index_hides_editor_link_from_readers(client, app_ctx):
+    assert 'href="/blog/manage"' not in client.get("/blog").text
+
