@@ -195,11 +195,11 @@ def _feed(kind: str, category_slug: str | None = None):
     return Response(body, content_type=RSS_TYPE if kind == "rss" else ATOM_TYPE)
 
 
-def _absolute_html(html: str) -> str:
+def _absolute_html(html: str, page_url: str) -> str:
     # Feed readers resolve relative links against nothing useful, so make ours absolute.
-    root = request.url_root.rstrip("/")
+    root = request.host_url.rstrip("/")
     return (html.replace('href="/', f'href="{root}/').replace('src="/', f'src="{root}/')
-            .replace('href="#', f'href="{root}{request.script_root}/#'))
+            .replace('href="#', f'href="{page_url}#'))
 
 
 @bp.get("/blog/rss.xml")

@@ -46,6 +46,7 @@ def test_rss_feed_is_valid_rss_with_absolute_urls(client, posts):
     assert 'src="http://localhost/blog/images/x"' in content
     assert 'href="http://localhost/blog"' in content
     assert 'href="/' not in content and 'src="/' not in content
+    assert f'href="http://localhost/blog/{posts["fern"].slug}#fn-' in content
     assert fern.findtext("pubDate").endswith("+0000")
 
 
