@@ -133,6 +133,7 @@ def _start_embedded_worker_on_first_request(app: Flask) -> None:
 def register_models() -> None:
     # Every table must be known to SQLAlchemy (and so to Alembic), even where no view uses it yet.
     import app.accounts.models  # noqa: F401
+    import app.blog.models  # noqa: F401
     import app.species.models  # noqa: F401
     import app.forum.models  # noqa: F401
     import app.notifications.models  # noqa: F401
@@ -140,6 +141,7 @@ def register_models() -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp, init_login
+    from app.blog.views import bp as blog_bp, init_blog
     from app.core.views import bp as core_bp
     from app.search.views import bp as search_bp
     from app.species.views import bp as species_bp, register as register_species
@@ -157,6 +159,8 @@ def register_blueprints(app: Flask) -> None:
     init_forum(app)
     app.register_blueprint(notifications_bp)
     register_notification_cli(app)
+    app.register_blueprint(blog_bp)
+    init_blog(app)
 
 
 def register_admin(app: Flask) -> None:

@@ -35,6 +35,9 @@ PAGES = [
     # app/forum/bench.py seeds these ids: a 200-post thread (page 5 of 10) and an embedded thread.
     ("/forum/threads (200 posts)", "/forum/threads/00000000-0000-4000-8000-00000000f0ab?page=5", False),
     ("/forum/embed (fragment)", "/forum/embed/bench/00000000-0000-4000-8000-00000000be0c", False),
+    ("/blog", "/blog", False),
+    ("/blog/<long post>", "/blog/a-long-read-on-aroids", False),  # 5,000 words, code, images
+    ("/blog/rss.xml", "/blog/rss.xml", False),
 ]
 
 WRK_SCRIPT = """

@@ -39,3 +39,23 @@ def make_species(scientific_name: str | None = None, *, common_names=(), **over)
     db.session.add(species)
     db.session.commit()
     return species
+
+
+def make_post(author=None, *, title=None, body="Some **words** about plants.", status="published",
+              **fields):
+    """Create a blog post through the editor's service (published unless told otherwise)."""
+    from flask import current_app
+
+    from app.blog import service as blog
+
+    n = next(_seq)
+    author = author or make_user(role="editor")
+    data = blog.PostData(title=title or f"Post {n}", body=body, **fields)
+    # Rendering builds URLs (species cards, images), which needs a request context.
+    with current_app.test_request_context("/"):
+        post = blog.save_post(None, data, author)
+        if status == "published":
+            blog.publish_post(post)
+        elif status == "archived":
+            blog.unpublish_post(post, "archived")
+    return post

@@ -82,4 +82,6 @@ def init_admin(app: Flask) -> Admin:
     species_admin.register(admin)
     from app.admin import forum
     forum.register(admin)
+    from app.admin import blog
+    blog.register(admin)
     return admin

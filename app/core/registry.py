@@ -37,3 +37,8 @@ def register_discussable(app: Flask, subject_type: str, resolve: Callable) -> No
 def register_bench_seeder(app: Flask, name: str, seed: Callable[[], str]) -> None:
     """Let `flask bench-seed` load the data a benchmark measures (bench/ calls it)."""
     app.extensions.setdefault("bench_seeders", []).append((name, seed))
+
+
+def register_sitemap_source(app: Flask, provide: Callable) -> None:
+    """Add pages to /sitemap.xml: `provide()` returns (absolute URL, last change or None) pairs."""
+    app.extensions.setdefault("sitemap_sources", []).append(provide)

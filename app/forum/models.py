@@ -92,7 +92,8 @@ class Post(UUIDPk, Timestamps, db.Model):
 
     thread: Mapped[Thread] = relationship()
     author: Mapped[User] = relationship(lazy="joined")
-    images: Mapped[list["PostImage"]] = relationship(lazy="selectin", order_by="PostImage.created_at")
+    images: Mapped[list["PostImage"]] = relationship(
+        lambda: PostImage, lazy="selectin", order_by=lambda: PostImage.created_at)
 
     @property
     def deleted(self) -> bool:

@@ -12,6 +12,9 @@ PUBLIC_ENDPOINTS = {
     "forum.index", "forum.category", "forum.thread", "forum.poll", "forum.embed",
     "forum.subject_thread", "forum.subject_poll", "forum.post_history", "forum.member",
     "forum.image", "notifications.unsubscribe", "notifications.unsubscribe_confirm",
+    "blog.index", "blog.post", "blog.category", "blog.tag", "blog.series", "blog.author",
+    "blog.image", "blog.rss", "blog.atom", "blog.category_rss", "blog.category_atom",
+    "blog.sitemap", "blog.robots",
 }
 # State-changing routes that do not use the session's CSRF token, and why.
 CSRF_EXEMPT = {

@@ -1,0 +1,1 @@
+"""The blog: Markdown posts, drafts, revisions, scheduling, feeds and the sitemap."""
