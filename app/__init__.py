@@ -129,15 +129,19 @@ def register_models() -> None:
     # Every table must be known to SQLAlchemy (and so to Alembic), even where no view uses it yet.
     import app.accounts.models  # noqa: F401
     import app.species.models  # noqa: F401
+    import app.identify.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp, init_login
     from app.core.views import bp as core_bp
+    from app.identify.views import bp as identify_bp, register as register_identify
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     init_login(app)
+    app.register_blueprint(identify_bp)
+    register_identify(app)
 
 
 def register_admin(app: Flask) -> None:

@@ -204,3 +204,24 @@ def page(request, browser):
     page.js_enabled = request.param
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def fake_provider_servers():
+    """One local fake Plant.id / Pl@ntNet / Trefle / OpenAI server for the whole run."""
+    from app.providers.fakes import FakeProviders
+    fake = FakeProviders(slow_seconds=3.0)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_providers(app, fake_provider_servers, monkeypatch):
+    """Point the app's provider settings at the fakes, reset to "ok" with zeroed hit counters."""
+    fake_provider_servers.reset()
+    for key, value in fake_provider_servers.settings.items():
+        monkeypatch.setitem(app.config, key, value)
+    monkeypatch.setitem(app.config, "PROVIDER_READ_TIMEOUT", 2.0)
+    monkeypatch.setitem(app.config, "IDENTIFY_ANON_RATE_LIMIT", "1000 per minute")
+    yield fake_provider_servers
+    fake_provider_servers.reset()

@@ -33,3 +33,13 @@ METHOD_NOT_ALLOWED = "That action isn't allowed here."
 BAD_REQUEST = "That request couldn't be understood."
 FORBIDDEN = "You don't have access to that page."
 SERVER_ERROR = "Something went wrong on our side. Please try again."
+
+UPLOAD_NO_PHOTO = "Choose a photo of your plant to identify."
+UPLOAD_TOO_MANY_PHOTOS = "Choose at most 5 photos of one plant."
+UPLOAD_BAD_DETAILS = "Check the photo details: organ must be leaf, flower, fruit, bark or auto, and a location needs a latitude (-90 to 90) and a longitude (-180 to 180)."
+IDENTIFY_NO_PROVIDER = (
+    "No identification service is configured. Set PLANTID_API_KEY or PLANTNET_API_KEY, "
+    "or run `flask fake-providers` to try Verdant with demo results."
+)
+IDENTIFY_DEMO = "Demo result from local fake providers: not a real identification."
+IDENTIFY_STUCK = "This identification took too long to finish. Your photo is saved: press Retry to try again."
