@@ -110,7 +110,10 @@ def detail(ident_id):
     ident = service.refresh(_visible_or_404(ident_id))
     owner = service.can_see(ident, _user_id(), session.get(SESSION_KEY))
     template = "identify/_progress.html" if wants_fragment() else "identify/identification.html"
-    return render_template(template, ident=ident, steps=service.provider_steps(ident), owner=owner)
+    # Werkzeug builds websocket rules as ws:// URLs; the ws extension resolves a path to ws: or wss: itself.
+    socket_path = urlsplit(url_for("identify.progress_socket", ident_id=ident.id)).path
+    return render_template(template, ident=ident, steps=service.provider_steps(ident), owner=owner,
+                           socket_path=socket_path)
 
 
 @bp.get("/identifications/<uuid:ident_id>/progress")
@@ -130,7 +133,7 @@ def guard_socket():
         return None
     origin = request.headers.get("Origin", "")
     ident_id = (request.view_args or {}).get("ident_id")
-    if not origin or urlsplit(origin).netloc != request.host:
+    if not _same_origin(origin):
         log_event("socket_refused", "refused", reason="origin", origin=origin[:200])
         abort(403)
     ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=False)
@@ -138,6 +141,15 @@ def guard_socket():
         log_event("socket_refused", "refused", reason="not_owner")
         abort(403)
     return None
+
+
+def _same_origin(origin: str) -> bool:
+    # Some clients send Host without the port; the host name must match, and the port too when given.
+    if not origin:
+        return False
+    parts = urlsplit(origin)
+    host, _, port = request.host.partition(":")
+    return parts.hostname == host.lower() and (not port or str(parts.port or "") == port)
 
 
 @sock.route("/identifications/<uuid:ident_id>/ws", bp=bp)
