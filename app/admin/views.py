@@ -78,4 +78,6 @@ def init_admin(app: Flask) -> Admin:
                   theme=Bootstrap4Theme(swatch="default"),
                   csp_nonce_generator=lambda: getattr(request, "csp_nonce", ""))
     admin.add_view(UserView(User, db, name="Users", endpoint="admin_users"))
+    from app.admin.identify import register as register_identify
+    register_identify(admin)
     return admin
