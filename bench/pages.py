@@ -30,6 +30,9 @@ PAGES = [
     ("/accounts/login", "/accounts/login", False),
     ("/ (signed in)", "/", True),
     ("/accounts/profile", "/accounts/profile", True),
+    ("/identify", "/identify", False),
+    ("/identifications (signed in)", "/identifications", True),
+    ("/identifications?high=1 (signed in)", "/identifications?high=1", True),
 ]
 
 WRK_SCRIPT = """

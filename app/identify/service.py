@@ -549,3 +549,18 @@ def image_bytes(ident: Identification, position: int, *, thumbnail: bool) -> tup
         return get_storage().open(key), "image/jpeg" if thumbnail else image.content_type
     except FileNotFoundError:
         return None
+
+
+def seed_bench_identifications(email: str = "alice@example.com", count: int = 300) -> str:
+    """Give the benchmark user a long history (and a few public results) to page through."""
+    from app.accounts.models import User
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        return f"no user {email}; run `flask seed` first"
+    now = utcnow()
+    for i in range(count):
+        db.session.add(Identification(owner_id=user.id, status="completed", cache_key=f"bench-{i}",
+                                      confidence=(i % 10) / 10, is_public=i % 25 == 0,
+                                      created_at=now - timedelta(minutes=i)))
+    db.session.commit()
+    return f"{count} identifications for {email}"

@@ -235,12 +235,14 @@ def history():
 
 def register(app) -> None:
     """Add identification to the nav, the home page, the forum's subjects and the CLI."""
-    from app.core.registry import register_discussable, register_home_section, register_nav_link
+    from app.core.registry import (register_bench_seeder, register_discussable, register_home_section,
+                                   register_nav_link)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096, "ping_interval": 25})
     register_nav_link(app, "identify.upload", "Identify")
     register_home_section(app, "identify/_home_section.html",
                           lambda: {"identifications": service.recent_public()})
     register_discussable(app, "identification", _resolve_subject)
+    register_bench_seeder(app, "identify", service.seed_bench_identifications)
 
     @app.cli.command("fake-providers")
     def fake_providers_command():
