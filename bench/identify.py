@@ -94,8 +94,8 @@ def wait_final(ws: Client, seconds: float = 30) -> bool:
 def close(ws: Client) -> None:
     try:
         ws.close()
-    except ConnectionClosed:
-        pass
+    except (ConnectionClosed, OSError):
+        pass  # the server closed it first
 
 
 def measure_miss(visitor: Visitor, samples: int) -> list[float]:

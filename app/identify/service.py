@@ -31,6 +31,7 @@ from app.species.service import get_or_create_species, record_identification
 log = logging.getLogger(__name__)
 
 CACHE_PREFIX = "verdant:identify:cache:"
+RAW_PREFIX = "verdant:identify:raw:"
 LOCK_PREFIX = "verdant:identify:lock:"
 CHANNEL_PREFIX = "verdant:identify:events:"
 PROGRESS_PREFIX = "verdant:identify:progress:"
@@ -74,6 +75,52 @@ def cache_key_for(images: Sequence[CleanImage], organs: Sequence[str]) -> str:
         return images[0].sha256
     joined = "|".join(f"{image.sha256}:{organ}" for image, organ in zip(images, organs, strict=True))
     return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def raw_key_for(raw_digests: Sequence[str], organs: Sequence[str]) -> str:
+    """Key an upload by the SHA-256 of its photos as sent (before cleaning) and their organs."""
+    joined = "|".join(f"{digest}:{organ}" for digest, organ in zip(raw_digests, organs, strict=True))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def known_upload(raw_key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Return (stored photos, cached result) when these exact bytes were cleaned and identified before."""
+    try:
+        raw = get_redis().get(RAW_PREFIX + raw_key)
+    except RedisError:
+        return None
+    if not raw:
+        return None
+    entry = json.loads(raw)
+    cached = cached_result(entry["cache_key"])
+    return (entry, cached) if cached is not None else None
+
+
+def _remember_upload(raw_key: str, ident: Identification) -> None:
+    images = [{"storage_key": i.storage_key, "thumbnail_key": i.thumbnail_key, "content_type": i.content_type,
+               "sha256": i.sha256, "width": i.width, "height": i.height} for i in ident.images]
+    try:
+        get_redis().set(RAW_PREFIX + raw_key, json.dumps({"cache_key": ident.cache_key, "images": images}),
+                        ex=current_app.config["IDENTIFY_CACHE_SECONDS"])
+    except RedisError:
+        pass
+
+
+def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Sequence[str], *,
+                        owner_id: uuid.UUID | None, session_key: str | None, quota_subject: str,
+                        latitude: float | None = None, longitude: float | None = None) -> Identification:
+    """Answer an upload seen before straight from the cache, sharing its already cleaned photos."""
+    entry, cached = known
+    take_quota(quota_subject)
+    ident = Identification(id=uuid.uuid4(), owner_id=owner_id, session_key=session_key, status="queued",
+                           cache_key=entry["cache_key"], latitude=latitude, longitude=longitude, demo=is_demo(),
+                           providers=configured_providers())
+    for position, (image, organ) in enumerate(zip(entry["images"], organs, strict=True)):
+        ident.images.append(IdentificationImage(position=position, organ=organ, **image))
+    db.session.add(ident)
+    count_cache("hit")
+    _complete(ident, cached, from_cache=True)
+    return ident
 
 
 def cached_result(key: str) -> dict[str, Any] | None:
@@ -166,7 +213,7 @@ def provider_steps(ident: Identification) -> list[tuple[str, str]]:
 
 def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *, owner_id: uuid.UUID | None,
                           session_key: str | None, quota_subject: str, latitude: float | None = None,
-                          longitude: float | None = None) -> Identification:
+                          longitude: float | None = None, raw_key: str | None = None) -> Identification:
     """Store the photos and answer from the cache, or queue a job; raise StorageError, QueueDown, QuotaExceeded."""
     take_quota(quota_subject)
     key = cache_key_for(images, organs)
@@ -193,6 +240,8 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
         _delete_quietly(saved)
         _give_back_quota(quota_subject)
         raise
+    if raw_key:
+        _remember_upload(raw_key, ident)
     cached = cached_result(key)
     if cached is not None:
         count_cache("hit")

@@ -1,6 +1,7 @@
 """Read an identification upload: stream the multipart body to capped temp files, then clean each photo."""
 from __future__ import annotations
 
+import hashlib
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -39,11 +40,18 @@ class _CappedFile:
         self._file = tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX, delete=True)
         self._cap = cap
         self._size = 0
+        self._digest = hashlib.sha256()
+
+    @property
+    def raw_sha256(self) -> str:
+        """Return the SHA-256 of the bytes as uploaded."""
+        return self._digest.hexdigest()
 
     def write(self, data: bytes) -> int:
         self._size += len(data)
         if self._size > self._cap:
             raise _PhotoTooLarge()
+        self._digest.update(data)
         return self._file.write(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -147,13 +155,24 @@ def read_details(form: MultiDict, count: int) -> Details:
     return Details(tuple(organs), latitude, longitude)
 
 
-def clean_photos(upload: Upload, *, max_photos: int) -> list[CleanImage]:
-    """Check the photo count and clean every photo; the first bad one rejects the whole upload."""
+def counted_photos(upload: Upload, *, max_photos: int) -> list[Any]:
+    """Return the photos, refusing none or more than max_photos."""
     photos = upload.photos()
     if not photos:
         raise UploadRejected(422, messages.UPLOAD_NO_PHOTO)
     if len(photos) > max_photos:
         raise UploadRejected(422, messages.UPLOAD_TOO_MANY_PHOTOS)
+    return photos
+
+
+def raw_digests(upload: Upload) -> list[str]:
+    """Return the SHA-256 of each photo's bytes as uploaded."""
+    return [photo.stream.raw_sha256 for photo in upload.photos()]
+
+
+def clean_photos(upload: Upload, *, max_photos: int) -> list[CleanImage]:
+    """Check the photo count and clean every photo; the first bad one rejects the whole upload."""
+    photos = counted_photos(upload, max_photos=max_photos)
     cleaned = []
     for photo in photos:
         try:

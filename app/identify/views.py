@@ -16,7 +16,6 @@ from wtforms import ValidationError
 from app.core import messages
 from app.core.errors import error_response
 from app.core.logging import log_event
-from app.core.redis import get_redis
 from app.core.storage import StorageError
 from app.extensions import csrf, db, limiter, sock
 from app.htmx import is_htmx, wants_fragment
@@ -25,6 +24,7 @@ from app.identify.models import ORGANS
 
 bp = Blueprint("identify", __name__)
 SESSION_KEY = "identify_key"
+SOCKET_CONNECTIONS = 5000
 
 
 @bp.context_processor
@@ -80,19 +80,25 @@ def submit():
             _check_csrf(upload.form)
             if not service.configured_providers():
                 return error_response(503, messages.IDENTIFY_NO_PROVIDER, {"Retry-After": "3600"})
-            images = uploads.clean_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
-            details = uploads.read_details(upload.form, len(images))
+            photos = uploads.counted_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
+            details = uploads.read_details(upload.form, len(photos))
+            raw_key = service.raw_key_for(uploads.raw_digests(upload), details.organs)
+            # The same bytes were cleaned and identified before: skip decoding them again.
+            known = service.known_upload(raw_key)
+            images = [] if known else uploads.clean_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
     except uploads.UploadRejected as exc:
         log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
         return error_response(exc.status, exc.message)
     if not current_user.is_authenticated and SESSION_KEY not in session:
         session[SESSION_KEY] = secrets.token_urlsafe(24)
     subject = f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
+    owner = {"owner_id": _user_id(), "session_key": None if current_user.is_authenticated else session[SESSION_KEY],
+             "quota_subject": subject, "latitude": details.latitude, "longitude": details.longitude}
     try:
-        ident = service.submit_identification(
-            images, details.organs, owner_id=_user_id(),
-            session_key=None if current_user.is_authenticated else session[SESSION_KEY],
-            quota_subject=subject, latitude=details.latitude, longitude=details.longitude)
+        if known:
+            ident = service.submit_known_upload(known, details.organs, **owner)
+        else:
+            ident = service.submit_identification(images, details.organs, raw_key=raw_key, **owner)
     except service.QuotaExceeded:
         return error_response(429, messages.UPLOAD_QUOTA, {"Retry-After": "3600"})
     except StorageError:
@@ -155,7 +161,7 @@ def _same_origin(origin: str) -> bool:
 @sock.route("/identifications/<uuid:ident_id>/ws", bp=bp)
 def progress_socket(ws, ident_id):
     ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=False)
-    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub = current_app.extensions["identify_sockets_redis"].pubsub(ignore_subscribe_messages=True)
     try:
         # Subscribe before the first render so no event slips between the two.
         pubsub.subscribe(service.channel(ident_id))
@@ -238,6 +244,7 @@ def register(app) -> None:
     from app.core.registry import (register_bench_seeder, register_discussable, register_home_section,
                                    register_nav_link)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096, "ping_interval": 25})
+    app.extensions["identify_sockets_redis"] = _socket_redis(app.extensions["redis"])
     register_nav_link(app, "identify.upload", "Identify")
     register_home_section(app, "identify/_home_section.html",
                           lambda: {"identifications": service.recent_public()})
@@ -250,6 +257,14 @@ def register(app) -> None:
         from app.providers.fakes import main
         print("# Results from these fakes are labelled 'demo, not real' on every page.")
         raise SystemExit(main([]))
+
+
+def _socket_redis(client):
+    # Each open progress socket holds one subscribed connection; redis-py's pools stop at 100 by default,
+    # so sockets get a pool of their own on the same server (in-process or real).
+    pool = client.connection_pool
+    return type(client)(connection_pool=pool.__class__(connection_class=pool.connection_class,
+                                                       max_connections=SOCKET_CONNECTIONS, **pool.connection_kwargs))
 
 
 def _resolve_subject(subject_id: uuid.UUID):

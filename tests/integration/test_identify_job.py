@@ -256,3 +256,27 @@ def test_enrichment_keeps_locked_fields(client, ready, app):
     db.session.commit()
     enrich_species_job(str(species.id))
     assert species.care_text is None
+
+
+def test_same_bytes_again_skip_cleaning_and_share_the_stored_photo(app, client, ready, monkeypatch):
+    photo = images.jpeg(color=(3, 120, 60))
+    post_upload(client, [photo])
+
+    def must_not_clean(*args, **kwargs):
+        raise AssertionError("cleaned twice")
+
+    monkeypatch.setattr("app.identify.uploads.clean_image", must_not_clean)
+    response = post_upload(client, [photo])
+    assert response.status_code == 303
+    first, second = _only()
+    assert second.status == "completed" and second.from_cache
+    assert second.images[0].storage_key == first.images[0].storage_key
+    assert ready.hits("plantid") == 1
+
+
+def test_same_bytes_with_another_organ_are_cleaned_again(client, ready):
+    photo = images.jpeg(color=(3, 121, 60))
+    post_upload(client, [photo], organ="leaf")
+    post_upload(client, [photo], organ="flower")
+    first, second = _only()
+    assert second.images[0].storage_key != first.images[0].storage_key

@@ -168,3 +168,7 @@ def test_anonymous_history_shows_this_session_only(app, client, ready):
 
 def test_nav_has_identify_link(client, app_ctx):
     assert 'href="/identify"' in client.get("/").text
+
+
+def test_fake_providers_command_is_registered(app):
+    assert "fake-providers" in app.cli.commands
