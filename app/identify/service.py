@@ -14,13 +14,14 @@ from typing import Any
 from flask import current_app
 from redis.exceptions import LockError, RedisError
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import selectinload
 
 from app.core import messages
 from app.core.images import CleanImage
 from app.core.models import utcnow
 from app.core.redis import get_queue, get_redis
 from app.core.storage import StorageError, get_storage
-from app.extensions import db
+from app.extensions import cache, db
 from app.identify.merge import MergedSuggestion, merge_suggestions
 from app.identify.metrics import CACHE, IDENTIFICATIONS
 from app.identify.models import FINAL_STATUSES, Identification, IdentificationImage, IdentificationSuggestion
@@ -37,6 +38,7 @@ CHANNEL_PREFIX = "verdant:identify:events:"
 PROGRESS_PREFIX = "verdant:identify:progress:"
 STATS_PREFIX = "verdant:identify:stats:"
 QUOTA_PREFIX = "verdant:identify:quota:"
+RECENT_PUBLIC_KEY = "identify:recent_public"
 PROGRESS_TTL = 24 * 3600
 KEPT_SUGGESTIONS = 5
 HIGH_CONFIDENCE = 0.8
@@ -524,6 +526,7 @@ def set_public(ident: Identification, public: bool) -> None:
     """Share an identification with everyone, or make it private again."""
     ident.is_public = public
     db.session.commit()
+    cache.delete(RECENT_PUBLIC_KEY)
     log.info("identification visibility", extra={"event": "identification_shared",
                                                   "identification_id": str(ident.id), "outcome": str(public)})
 
@@ -573,12 +576,18 @@ def history(user_id: uuid.UUID | None, session_key: str | None, *, high_only: bo
     return HistoryPage(rows, _cursor(rows[-1]) if more else None)
 
 
-def recent_public(limit: int = 6) -> list[Identification]:
-    """Return the newest public, finished identifications with a suggestion."""
+def recent_public(limit: int = 6) -> list[dict[str, str | None]]:
+    """Return id and top species name of the newest public, finished identifications (cached for a minute)."""
+    cached = cache.get(RECENT_PUBLIC_KEY)
+    if cached is not None:
+        return cached
     query = (select(Identification)
              .where(Identification.is_public.is_(True), Identification.status.in_(("completed", "partial")))
+             .options(selectinload(Identification.suggestions))
              .order_by(Identification.created_at.desc()).limit(limit))
-    return list(db.session.scalars(query))
+    rows = [{"id": str(i.id), "name": i.top.scientific_name if i.top else None} for i in db.session.scalars(query)]
+    cache.set(RECENT_PUBLIC_KEY, rows, timeout=60)
+    return rows
 
 
 def high_confidence(limit: int = 20) -> list[Identification]:
