@@ -50,6 +50,15 @@ class Config:
     MAX_FORM_MEMORY_SIZE = 500 * 1024
     MAX_FORM_PARTS = 100
     UPLOAD_MAX_BYTES = _env_int("UPLOAD_MAX_BYTES", 15 * 1024 * 1024)
+    UPLOAD_MAX_PHOTOS = 5
+    UPLOAD_QUOTA = _env_int("UPLOAD_QUOTA", 50)  # identifications per user (or address) per UTC day
+    IDENTIFY_RATE_LIMIT = _env("IDENTIFY_RATE_LIMIT", "30 per minute")
+    IDENTIFY_ANON_RATE_LIMIT = _env("IDENTIFY_ANON_RATE_LIMIT", "5 per minute;20 per day")
+    IDENTIFY_CACHE_SECONDS = 24 * 3600
+    IDENTIFY_LOCK_SECONDS = _env_int("IDENTIFY_LOCK_SECONDS", 60)  # outlives both provider timeouts
+    IDENTIFY_STUCK_SECONDS = _env_int("IDENTIFY_STUCK_SECONDS", 300)
+    IDENTIFY_JOB_TIMEOUT = _env_int("IDENTIFY_JOB_TIMEOUT", 120)
+    IDENTIFY_SOCKET_SECONDS = _env_int("IDENTIFY_SOCKET_SECONDS", 600)
 
     SESSION_COOKIE_NAME = "verdant_session"
     SESSION_COOKIE_HTTPONLY = True

@@ -1,10 +1,16 @@
-"""gunicorn settings: threaded workers so WebSockets and slow clients don't block each other."""
+"""gunicorn settings: threaded workers by default; gevent where many progress WebSockets stay open.
+
+Each open identification-progress socket occupies its handler for as long as it is open. Under gthread that
+is one of WEB_CONCURRENCY x GUNICORN_THREADS threads; under gevent (GUNICORN_WORKER_CLASS=gevent) it is a
+greenlet, so hundreds of sockets cost memory, not workers. bench/identify.py runs with gevent.
+"""
 import os
 
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))  # gthread only
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "2000"))  # gevent only
 keepalive = 5
 timeout = 60
 accesslog = None  # the app logs requests as JSON itself

@@ -137,6 +137,7 @@ def register_models() -> None:
     import app.species.models  # noqa: F401
     import app.forum.models  # noqa: F401
     import app.notifications.models  # noqa: F401
+    import app.identify.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
@@ -148,6 +149,7 @@ def register_blueprints(app: Flask) -> None:
     from app.forum.views import bp as forum_bp, init_app as init_forum
     from app.notifications.service import register as register_notification_cli
     from app.notifications.views import bp as notifications_bp
+    from app.identify.views import bp as identify_bp, register as register_identify
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
@@ -161,6 +163,8 @@ def register_blueprints(app: Flask) -> None:
     register_notification_cli(app)
     app.register_blueprint(blog_bp)
     init_blog(app)
+    app.register_blueprint(identify_bp)
+    register_identify(app)
 
 
 def register_admin(app: Flask) -> None:

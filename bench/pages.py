@@ -38,6 +38,9 @@ PAGES = [
     ("/blog", "/blog", False),
     ("/blog/<long post>", "/blog/a-long-read-on-aroids", False),  # 5,000 words, code, images
     ("/blog/rss.xml", "/blog/rss.xml", False),
+    ("/identify", "/identify", False),
+    ("/identifications (signed in)", "/identifications", True),
+    ("/identifications?high=1 (signed in)", "/identifications?high=1", True),
 ]
 
 WRK_SCRIPT = """

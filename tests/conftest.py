@@ -184,19 +184,11 @@ def redis():
     client.close()
 
 
-@pytest.fixture(scope="session")
-def fake_providers():
-    """Local Plant.id, Pl@ntNet, Trefle and OpenAI servers speaking the real wire formats."""
-    from app.providers.fakes import FakeProviders
-    with FakeProviders() as server:
-        yield server
-
-
 @pytest.fixture
-def fake(fake_providers):
-    """The fake providers, reset to answer normally with no recorded hits."""
-    fake_providers.reset()
-    return fake_providers
+def fake(fake_provider_servers):
+    """The fake providers (no app involved), reset to answer normally with no recorded hits."""
+    fake_provider_servers.reset()
+    return fake_provider_servers
 
 
 @pytest.fixture
@@ -249,3 +241,24 @@ def page(request, browser):
     page.js_enabled = request.param
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def fake_provider_servers():
+    """One local server speaking Plant.id, Pl@ntNet, Trefle and OpenAI's wire formats, for the whole run."""
+    from app.providers.fakes import FakeProviders
+    fake = FakeProviders(slow_seconds=3.0)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_providers(app, fake_provider_servers, monkeypatch):
+    """Point the app's provider settings at the fakes, reset to "ok" with zeroed hit counters."""
+    fake_provider_servers.reset()
+    for key, value in fake_provider_servers.settings.items():
+        monkeypatch.setitem(app.config, key, value)
+    monkeypatch.setitem(app.config, "PROVIDER_READ_TIMEOUT", 2.0)
+    monkeypatch.setitem(app.config, "IDENTIFY_ANON_RATE_LIMIT", "1000 per minute")
+    yield fake_provider_servers
+    fake_provider_servers.reset()

@@ -84,4 +84,6 @@ def init_admin(app: Flask) -> Admin:
     forum.register(admin)
     from app.admin import blog
     blog.register(admin)
+    from app.admin.identify import register as register_identify
+    register_identify(admin)
     return admin

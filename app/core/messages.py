@@ -55,3 +55,12 @@ BLOG_BODY_TOO_LARGE = "That post is too long. The limit is 200 KB of text."
 BLOG_UNKNOWN_SPECIES = "We don't know the species {slugs}. Check the slugs on their species pages."
 BLOG_IMAGE_MISSING = "Choose an image to upload."
 BLOG_SCHEDULE_MISSING = "Choose the date and time to publish at."
+UPLOAD_NO_PHOTO = "Choose a photo of your plant to identify."
+UPLOAD_TOO_MANY_PHOTOS = "Choose at most 5 photos of one plant."
+UPLOAD_BAD_DETAILS = "Check the photo details: organ must be leaf, flower, fruit, bark or auto, and a location needs a latitude (-90 to 90) and a longitude (-180 to 180)."
+IDENTIFY_NO_PROVIDER = (
+    "No identification service is configured. Set PLANTID_API_KEY or PLANTNET_API_KEY, "
+    "or run `flask fake-providers` to try Verdant with demo results."
+)
+IDENTIFY_DEMO = "Demo result from local fake providers: not a real identification."
+IDENTIFY_STUCK = "This identification took too long to finish. Your photo is saved: press Retry to try again."

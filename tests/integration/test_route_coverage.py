@@ -15,6 +15,10 @@ PUBLIC_ENDPOINTS = {
     "blog.index", "blog.post", "blog.category", "blog.tag", "blog.series", "blog.author",
     "blog.image", "blog.rss", "blog.atom", "blog.category_rss", "blog.category_atom",
     "blog.sitemap", "blog.robots",
+    # Anonymous visitors may identify; their results are theirs through the session.
+    "identify.upload", "identify.submit", "identify.history",
+    # A websocket rule never matches a plain GET (400); guard_socket refuses strangers with 403.
+    "identify.progress_socket",
 }
 # State-changing routes that do not use the session's CSRF token, and why.
 CSRF_EXEMPT = {
@@ -33,7 +37,7 @@ def _url(rule) -> str:
     values = {}
     for arg in rule.arguments:
         converter = rule._converters[arg].__class__.__name__
-        values[arg] = uuid.uuid4() if converter == "UUIDConverter" else "x"
+        values[arg] = {"UUIDConverter": uuid.uuid4(), "IntegerConverter": 0}.get(converter, "x")
     return rule.build(values, append_unknown=False)[1]
 
 

@@ -1,0 +1,624 @@
+"""Identification facade: submit uploads, run provider calls, cache, progress events, results and history."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flask import current_app
+from redis.exceptions import LockError, RedisError
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import selectinload
+
+from app.core import messages
+from app.core.images import CleanImage
+from app.core.models import utcnow
+from app.core.redis import get_queue, get_redis
+from app.core.storage import StorageError, get_storage
+from app.extensions import cache, db
+from app.identify.merge import MergedSuggestion, merge_suggestions
+from app.identify.metrics import CACHE, IDENTIFICATIONS
+from app.identify.models import FINAL_STATUSES, Identification, IdentificationImage, IdentificationSuggestion
+from app.providers import fakes
+from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
+from app.species.service import get_or_create_species, record_identification
+
+log = logging.getLogger(__name__)
+
+CACHE_PREFIX = "verdant:identify:cache:"
+RAW_PREFIX = "verdant:identify:raw:"
+LOCK_PREFIX = "verdant:identify:lock:"
+CHANNEL_PREFIX = "verdant:identify:events:"
+PROGRESS_PREFIX = "verdant:identify:progress:"
+STATS_PREFIX = "verdant:identify:stats:"
+QUOTA_PREFIX = "verdant:identify:quota:"
+RECENT_PUBLIC_KEY = "identify:recent_public"
+PROGRESS_TTL = 24 * 3600
+KEPT_SUGGESTIONS = 5
+HIGH_CONFIDENCE = 0.8
+PAGE_SIZE = 20
+PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
+# How often a failed identification retries on its own while its providers are down.
+AUTO_RETRY_DELAYS = (60, 300)
+
+
+class QueueDown(Exception):
+    """The job queue refused the job; the upload was rolled back."""
+
+
+class QuotaExceeded(Exception):
+    """The user (or address) used up today's identifications."""
+
+
+# ---- configuration -------------------------------------------------------------------------------
+
+def configured_providers() -> list[str]:
+    """Return the names of the identification providers that have an API key."""
+    return [name for name in ("plantid", "plantnet") if setting(current_app.config, f"{name.upper()}_API_KEY")]
+
+
+def is_demo() -> bool:
+    """Tell whether the configured providers are the local fakes, whose answers are not real."""
+    config = current_app.config
+    return any(config.get(f"{name.upper()}_API_KEY") == fakes.KEYS[name] for name in configured_providers())
+
+
+# ---- cache, quota and progress in Redis ------------------------------------------------------------
+
+def cache_key_for(images: Sequence[CleanImage], organs: Sequence[str]) -> str:
+    """Key the result cache by the cleaned photos' SHA-256 and their organs, in order."""
+    if len(images) == 1 and organs[0] == "auto":
+        return images[0].sha256
+    joined = "|".join(f"{image.sha256}:{organ}" for image, organ in zip(images, organs, strict=True))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def raw_key_for(raw_digests: Sequence[str], organs: Sequence[str]) -> str:
+    """Key an upload by the SHA-256 of its photos as sent (before cleaning) and their organs."""
+    joined = "|".join(f"{digest}:{organ}" for digest, organ in zip(raw_digests, organs, strict=True))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def known_upload(raw_key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Return (stored photos, cached result) when these exact bytes were cleaned and identified before."""
+    try:
+        raw = get_redis().get(RAW_PREFIX + raw_key)
+    except RedisError:
+        return None
+    if not raw:
+        return None
+    entry = json.loads(raw)
+    cached = cached_result(entry["cache_key"])
+    return (entry, cached) if cached is not None else None
+
+
+def _remember_upload(raw_key: str, ident: Identification) -> None:
+    images = [{"storage_key": i.storage_key, "thumbnail_key": i.thumbnail_key, "content_type": i.content_type,
+               "sha256": i.sha256, "width": i.width, "height": i.height} for i in ident.images]
+    try:
+        get_redis().set(RAW_PREFIX + raw_key, json.dumps({"cache_key": ident.cache_key, "images": images}),
+                        ex=current_app.config["IDENTIFY_CACHE_SECONDS"])
+    except RedisError:
+        pass
+
+
+def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Sequence[str], *,
+                        owner_id: uuid.UUID | None, session_key: str | None, quota_subject: str,
+                        latitude: float | None = None, longitude: float | None = None) -> Identification:
+    """Answer an upload seen before straight from the cache, sharing its already cleaned photos."""
+    entry, cached = known
+    take_quota(quota_subject)
+    ident = Identification(id=uuid.uuid4(), owner_id=owner_id, session_key=session_key, status="queued",
+                           cache_key=entry["cache_key"], latitude=latitude, longitude=longitude, demo=is_demo(),
+                           providers=configured_providers())
+    for position, (image, organ) in enumerate(zip(entry["images"], organs, strict=True)):
+        ident.images.append(IdentificationImage(position=position, organ=organ, **image))
+    db.session.add(ident)
+    count_cache("hit")
+    _complete(ident, cached, from_cache=True)
+    return ident
+
+
+def cached_result(key: str) -> dict[str, Any] | None:
+    """Return the cached merged result for a key, or None."""
+    try:
+        raw = get_redis().get(CACHE_PREFIX + key)
+    except RedisError:
+        return None
+    return json.loads(raw) if raw else None
+
+
+def store_cached_result(key: str, payload: dict[str, Any]) -> None:
+    """Keep a merged result for a day."""
+    get_redis().set(CACHE_PREFIX + key, json.dumps(payload), ex=current_app.config["IDENTIFY_CACHE_SECONDS"])
+
+
+def count_cache(outcome: str) -> None:
+    """Count a cache hit or miss in Prometheus and in Redis (the admin panel's daily rate)."""
+    CACHE.labels(outcome).inc()
+    key = f"{STATS_PREFIX}cache_{outcome}:{utcnow():%Y-%m-%d}"
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 8 * 24 * 3600)
+            pipe.execute()
+    except RedisError:
+        pass
+
+
+def cache_stats() -> dict[str, Any]:
+    """Return today's cache hits, misses and hit rate."""
+    day = f"{utcnow():%Y-%m-%d}"
+    redis = get_redis()
+    hits = int(redis.get(f"{STATS_PREFIX}cache_hit:{day}") or 0)
+    misses = int(redis.get(f"{STATS_PREFIX}cache_miss:{day}") or 0)
+    total = hits + misses
+    return {"hits": hits, "misses": misses, "hit_rate": hits / total if total else None}
+
+
+def take_quota(subject: str) -> None:
+    """Count one identification against today's quota; raise QuotaExceeded past UPLOAD_QUOTA."""
+    key = f"{QUOTA_PREFIX}{subject}:{utcnow():%Y-%m-%d}"
+    redis = get_redis()
+    used = redis.incr(key)
+    if used == 1:
+        redis.expire(key, 25 * 3600)
+    if used > current_app.config["UPLOAD_QUOTA"]:
+        redis.decr(key)
+        raise QuotaExceeded()
+
+
+def _give_back_quota(subject: str) -> None:
+    try:
+        get_redis().decr(f"{QUOTA_PREFIX}{subject}:{utcnow():%Y-%m-%d}")
+    except RedisError:
+        pass
+
+
+def channel(ident_id: uuid.UUID | str) -> str:
+    """Return the pub/sub channel of an identification's progress events."""
+    return f"{CHANNEL_PREFIX}{ident_id}"
+
+
+def publish_event(ident_id: uuid.UUID | str, event: str, provider: str | None = None) -> None:
+    """Record a provider's step and publish one progress event; never fail the job over Redis."""
+    try:
+        redis = get_redis()
+        if provider:
+            key = PROGRESS_PREFIX + str(ident_id)
+            redis.hset(key, provider, event)
+            redis.expire(key, PROGRESS_TTL)
+        redis.publish(channel(ident_id), json.dumps({"event": event, "provider": provider}))
+    except RedisError:
+        log.warning("progress event lost", extra={"event": "identify_event_lost", "step": event})
+
+
+def provider_steps(ident: Identification) -> list[tuple[str, str]]:
+    """Return (provider label, step) for each provider this identification calls."""
+    try:
+        raw = get_redis().hgetall(PROGRESS_PREFIX + str(ident.id))
+    except RedisError:
+        raw = {}
+    steps = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+             for k, v in raw.items()}
+    names = ident.providers or list(steps) or configured_providers()
+    return [(PROVIDER_LABELS.get(name, name), steps.get(name, "waiting")) for name in names]
+
+
+# ---- submitting ----------------------------------------------------------------------------------
+
+def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *, owner_id: uuid.UUID | None,
+                          session_key: str | None, quota_subject: str, latitude: float | None = None,
+                          longitude: float | None = None, raw_key: str | None = None) -> Identification:
+    """Store the photos and answer from the cache, or queue a job; raise StorageError, QueueDown, QuotaExceeded."""
+    take_quota(quota_subject)
+    key = cache_key_for(images, organs)
+    ident = Identification(id=uuid.uuid4(), owner_id=owner_id, session_key=session_key, status="queued",
+                           cache_key=key, latitude=latitude, longitude=longitude, demo=is_demo(),
+                           providers=configured_providers())
+    saved: list[str] = []
+    try:
+        storage = get_storage()
+        for position, (image, organ) in enumerate(zip(images, organs, strict=True)):
+            base = f"identify/{ident.id}/{position}"
+            storage.save(base + image.extension, image.data, image.content_type)
+            saved.append(base + image.extension)
+            storage.save(base + "-thumb.jpg", image.thumbnail, "image/jpeg")
+            saved.append(base + "-thumb.jpg")
+            ident.images.append(IdentificationImage(
+                position=position, storage_key=base + image.extension, thumbnail_key=base + "-thumb.jpg",
+                content_type=image.content_type, organ=organ, sha256=image.sha256,
+                width=image.width, height=image.height))
+        db.session.add(ident)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        _delete_quietly(saved)
+        _give_back_quota(quota_subject)
+        raise
+    if raw_key:
+        _remember_upload(raw_key, ident)
+    cached = cached_result(key)
+    if cached is not None:
+        count_cache("hit")
+        _complete(ident, cached, from_cache=True)
+        log.info("identification answered from cache", extra={"event": "identification_submitted",
+                                                                "identification_id": str(ident.id),
+                                                                "outcome": "cache_hit"})
+        return ident
+    try:
+        enqueue_identification(ident.id)
+    except RedisError as exc:
+        discard_identification(ident)
+        _give_back_quota(quota_subject)
+        raise QueueDown() from exc
+    log.info("identification queued", extra={"event": "identification_submitted",
+                                              "identification_id": str(ident.id), "outcome": "queued"})
+    return ident
+
+
+def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None) -> None:
+    """Put an identification on the fast queue (retried twice if a worker dies under it)."""
+    from rq import Retry
+
+    from app.identify.jobs import run_identification_job
+    publish_event(ident_id, "queued")
+    kwargs = {"job_timeout": current_app.config["IDENTIFY_JOB_TIMEOUT"], "retry": Retry(max=2, interval=5),
+              "result_ttl": 3600, "failure_ttl": 24 * 3600}
+    queue = get_queue("fast")
+    if delay:
+        queue.enqueue_in(timedelta(seconds=delay), run_identification_job, str(ident_id), **kwargs)
+    else:
+        queue.enqueue(run_identification_job, str(ident_id), **kwargs)
+
+
+def discard_identification(ident: Identification) -> None:
+    """Delete an identification and its stored photos (used when it could not be queued)."""
+    keys = [k for image in ident.images for k in (image.storage_key, image.thumbnail_key)]
+    db.session.delete(ident)
+    db.session.commit()
+    _delete_quietly(keys)
+
+
+def _delete_quietly(keys: Sequence[str]) -> None:
+    storage = get_storage()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except (StorageError, ValueError):
+            log.warning("photo left behind", extra={"event": "identify_cleanup_failed", "key": key})
+
+
+# ---- the job -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Calls:
+    results: list[ProviderResult]
+    errors: dict[str, ProviderError]
+
+
+def _call_providers(ident: Identification) -> _Calls:
+    """Call every configured provider at once; only the provider calls run in the pool's threads."""
+    providers = build_providers(current_app.config, get_redis())
+    storage = get_storage()
+    images = [ImageInput(storage.open(image.storage_key), image.organ, image.content_type)
+              for image in ident.images]
+    lat, lon = ident.latitude, ident.longitude
+    results: list[ProviderResult] = []
+    errors: dict[str, ProviderError] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(providers)), thread_name_prefix="identify") as pool:
+            futures = {}
+            for name, provider in providers.items():
+                publish_event(ident.id, "calling", name)
+                futures[pool.submit(provider.identify, images, latitude=lat, longitude=lon)] = name
+            for future in as_completed(futures):
+                name = futures[future]
+                try:
+                    results.append(future.result())
+                    publish_event(ident.id, "done", name)
+                except ProviderError as exc:
+                    errors[name] = exc
+                    publish_event(ident.id, "failed", name)
+                except Exception as exc:  # a client bug must not sink the other provider's answer
+                    log.exception("provider crashed", extra={"event": "provider_crashed", "provider": name})
+                    errors[name] = ProviderError(name, "bad_response", message=repr(exc)[:200])
+                    publish_event(ident.id, "failed", name)
+    finally:
+        for provider in providers.values():
+            provider.close()
+    results.sort(key=lambda r: r.provider)
+    return _Calls(results, errors)
+
+
+def run_identification(ident_id: uuid.UUID | str) -> str | None:
+    """Identify the stored photos: cache, then one locked set of provider calls per photo; return the status."""
+    ident = db.session.get(Identification, uuid.UUID(str(ident_id)))
+    if ident is None or ident.status in ("completed", "partial"):
+        return ident.status if ident else None
+    ident.status, ident.error = "running", None
+    ident.attempts += 1
+    ident.providers = configured_providers()
+    db.session.commit()
+    publish_event(ident.id, "running")
+    try:
+        _identify(ident)
+    except BaseException:
+        db.session.rollback()
+        # The job may be retried by RQ; until then the user sees a failure they can retry.
+        _fail(ident, messages.BOTH_DOWN)
+        raise
+    return ident.status
+
+
+def _identify(ident: Identification) -> None:
+    if not ident.providers:
+        _fail(ident, messages.IDENTIFY_NO_PROVIDER)
+        return
+    cached = cached_result(ident.cache_key)
+    if cached is not None:
+        count_cache("hit")
+        _complete(ident, cached, from_cache=True)
+        return
+    config = current_app.config
+    lock = get_redis().lock(LOCK_PREFIX + ident.cache_key, timeout=config["IDENTIFY_LOCK_SECONDS"],
+                            blocking_timeout=config["IDENTIFY_LOCK_SECONDS"], sleep=0.05)
+    acquired = lock.acquire()
+    try:
+        # Whoever held the lock before us may have filled the cache while we waited.
+        cached = cached_result(ident.cache_key)
+        if cached is not None:
+            count_cache("hit")
+            _complete(ident, cached, from_cache=True)
+            return
+        count_cache("miss")
+        calls = _call_providers(ident)
+        _finish(ident, calls)
+    finally:
+        if acquired:
+            try:
+                lock.release()
+            except LockError:
+                log.warning("identify lock expired before release", extra={"event": "identify_lock_expired"})
+
+
+def _finish(ident: Identification, calls: _Calls) -> None:
+    if not calls.results:
+        _fail(ident, messages.BOTH_DOWN)
+        kinds = {e.kind for e in calls.errors.values()}
+        if all(e.retryable for e in calls.errors.values()) and ident.attempts <= len(AUTO_RETRY_DELAYS):
+            try:
+                enqueue_identification(ident.id, delay=AUTO_RETRY_DELAYS[ident.attempts - 1])
+            except RedisError:
+                log.warning("automatic retry not scheduled", extra={"event": "identify_retry_lost"})
+        log.warning("identification failed", extra={"event": "identification_failed",
+                                                    "identification_id": str(ident.id), "kinds": sorted(kinds)})
+        return
+    merged = merge_suggestions(calls.results)
+    payload = {"suggestions": [m.to_dict() for m in merged[:KEPT_SUGGESTIONS]],
+               "providers": [r.provider for r in calls.results],
+               "failed": sorted(calls.errors)}
+    if not calls.errors:
+        # A partial answer is not cached: the next upload of this photo deserves both providers.
+        store_cached_result(ident.cache_key, payload)
+    _complete(ident, payload, from_cache=False)
+
+
+def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: bool) -> None:
+    """Store the suggestions, link their species, mark the identification final and announce it."""
+    merged = [MergedSuggestion.from_dict(s) for s in payload.get("suggestions", [])]
+    failed = list(payload.get("failed") or [])
+    # Species first: get_or_create_species commits (and may roll back a lost race) on its own.
+    species_ids = []
+    for suggestion in merged[:KEPT_SUGGESTIONS]:
+        species = get_or_create_species(suggestion.scientific_name, authorship=suggestion.authorship,
+                                        family=suggestion.family, genus=suggestion.genus,
+                                        common_names=suggestion.common_names)
+        species_ids.append(species.id if species else None)
+    ident.suggestions = []
+    db.session.flush()
+    for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1):
+        ident.suggestions.append(IdentificationSuggestion(
+            rank=rank, species_id=species_id, scientific_name=suggestion.scientific_name,
+            confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers)))
+    ident.result = payload.get("suggestions", [])
+    ident.confidence = merged[0].confidence if merged else None
+    ident.partial = bool(failed)
+    if failed:
+        missing = PROVIDER_LABELS.get(failed[0], failed[0])
+        other = ", ".join(PROVIDER_LABELS.get(p, p) for p in payload.get("providers", []))
+        ident.error = messages.PARTIAL_RESULT.format(provider=missing, other=other)
+    else:
+        ident.error = None
+    ident.providers = list(payload.get("providers") or ident.providers)
+    ident.status = "partial" if failed else "completed"
+    ident.from_cache = from_cache
+    ident.finished_at = utcnow()
+    db.session.commit()
+    if ident.suggestions and ident.suggestions[0].species_id:
+        record_identification(ident.suggestions[0].species_id)
+        _enqueue_enrichment(ident.suggestions[0].species_id)
+    IDENTIFICATIONS.labels(ident.status).inc()
+    publish_event(ident.id, "completed")
+
+
+def _fail(ident: Identification, message: str) -> None:
+    ident.status, ident.error, ident.finished_at = "failed", message, utcnow()
+    db.session.commit()
+    IDENTIFICATIONS.labels("failed").inc()
+    publish_event(ident.id, "failed")
+
+
+def _enqueue_enrichment(species_id: uuid.UUID) -> None:
+    from app.identify.jobs import enrich_species_job
+    config = current_app.config
+    if not (setting(config, "TREFLE_API_KEY") or setting(config, "OPENAI_API_KEY")):
+        return
+    try:
+        get_queue("slow").enqueue(enrich_species_job, str(species_id), job_timeout=120, result_ttl=600)
+    except RedisError:
+        log.warning("enrichment not queued", extra={"event": "enrichment_lost"})
+    except Exception:
+        # Enrichment is optional: an inline (test) run that fails must not undo a finished result.
+        log.exception("enrichment failed", extra={"event": "enrichment_failed"})
+
+
+def retry_identification(ident: Identification) -> bool:
+    """Queue a failed identification again from its stored photos; False when it is not failed."""
+    if ident.status != "failed":
+        return False
+    ident.status, ident.error, ident.finished_at = "queued", None, None
+    db.session.commit()
+    get_redis().delete(PROGRESS_PREFIX + str(ident.id))
+    enqueue_identification(ident.id)
+    return True
+
+
+def sweep_if_stuck(ident: Identification) -> bool:
+    """Mark an identification failed when it has been queued or running too long (a dead worker)."""
+    if ident.status in FINAL_STATUSES:
+        return False
+    updated = ident.updated_at
+    if updated.tzinfo is None:
+        updated = updated.replace(tzinfo=timezone.utc)
+    if utcnow() - updated < timedelta(seconds=current_app.config["IDENTIFY_STUCK_SECONDS"]):
+        return False
+    _fail(ident, messages.IDENTIFY_STUCK)
+    log.warning("identification swept", extra={"event": "identification_stuck", "identification_id": str(ident.id)})
+    return True
+
+
+# ---- reading -------------------------------------------------------------------------------------
+
+def can_see(ident: Identification, user_id: uuid.UUID | None, session_key: str | None) -> bool:
+    """Tell whether this user (or anonymous session) owns the identification."""
+    if ident.owner_id is not None:
+        return ident.owner_id == user_id
+    return bool(session_key) and ident.session_key == session_key
+
+
+def get_visible(ident_id: uuid.UUID, user_id: uuid.UUID | None, session_key: str | None,
+                *, allow_public: bool = True) -> Identification | None:
+    """Return the identification if the user owns it (or it is public), else None."""
+    ident = db.session.get(Identification, ident_id)
+    if ident is None:
+        return None
+    if can_see(ident, user_id, session_key) or (allow_public and ident.is_public):
+        return ident
+    return None
+
+
+def refresh(ident: Identification) -> Identification:
+    """Reload an identification's state (a job in another process may have changed it)."""
+    db.session.expire(ident)
+    db.session.refresh(ident)
+    sweep_if_stuck(ident)
+    return ident
+
+
+def set_public(ident: Identification, public: bool) -> None:
+    """Share an identification with everyone, or make it private again."""
+    ident.is_public = public
+    db.session.commit()
+    cache.delete(RECENT_PUBLIC_KEY)
+    log.info("identification visibility", extra={"event": "identification_shared",
+                                                  "identification_id": str(ident.id), "outcome": str(public)})
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    items: list[Identification]
+    next_cursor: str | None
+
+
+def _cursor(ident: Identification) -> str:
+    created = ident.created_at if ident.created_at.tzinfo else ident.created_at.replace(tzinfo=timezone.utc)
+    return f"{created.isoformat()}_{ident.id}"
+
+
+def _parse_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not raw:
+        return None
+    try:
+        stamp, _, ident_id = raw.partition("_")
+        return datetime.fromisoformat(stamp), uuid.UUID(ident_id)
+    except ValueError:
+        return None
+
+
+def history(user_id: uuid.UUID | None, session_key: str | None, *, high_only: bool = False,
+            before: str | None = None, limit: int = PAGE_SIZE) -> HistoryPage:
+    """Return the user's identifications newest first, one keyset page at a time."""
+    if user_id is not None:
+        query = select(Identification).where(Identification.owner_id == user_id)
+    elif session_key:
+        query = select(Identification).where(Identification.owner_id.is_(None),
+                                             Identification.session_key == session_key)
+    else:
+        return HistoryPage([], None)
+    if high_only:
+        query = query.where(Identification.confidence >= HIGH_CONFIDENCE)
+    cursor = _parse_cursor(before)
+    if cursor:
+        stamp, last_id = cursor
+        query = query.where(or_(Identification.created_at < stamp,
+                                and_(Identification.created_at == stamp, Identification.id < last_id)))
+    query = query.order_by(Identification.created_at.desc(), Identification.id.desc()).limit(limit + 1)
+    rows = list(db.session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return HistoryPage(rows, _cursor(rows[-1]) if more else None)
+
+
+def recent_public(limit: int = 6) -> list[dict[str, str | None]]:
+    """Return id and top species name of the newest public, finished identifications (cached for a minute)."""
+    cached = cache.get(RECENT_PUBLIC_KEY)
+    if cached is not None:
+        return cached
+    query = (select(Identification)
+             .where(Identification.is_public.is_(True), Identification.status.in_(("completed", "partial")))
+             .options(selectinload(Identification.suggestions))
+             .order_by(Identification.created_at.desc()).limit(limit))
+    rows = [{"id": str(i.id), "name": i.top.scientific_name if i.top else None} for i in db.session.scalars(query)]
+    cache.set(RECENT_PUBLIC_KEY, rows, timeout=60)
+    return rows
+
+
+def high_confidence(limit: int = 20) -> list[Identification]:
+    """Return the newest high-confidence identifications."""
+    query = (select(Identification).where(Identification.confidence >= HIGH_CONFIDENCE)
+             .order_by(Identification.confidence.desc(), Identification.created_at.desc()).limit(limit))
+    return list(db.session.scalars(query))
+
+
+def image_bytes(ident: Identification, position: int, *, thumbnail: bool) -> tuple[bytes, str] | None:
+    """Return a stored photo (or its thumbnail) and its content type."""
+    image = next((i for i in ident.images if i.position == position), None)
+    if image is None:
+        return None
+    key = image.thumbnail_key if thumbnail else image.storage_key
+    try:
+        return get_storage().open(key), "image/jpeg" if thumbnail else image.content_type
+    except FileNotFoundError:
+        return None
+
+
+def seed_bench_identifications(email: str = "alice@example.com", count: int = 300) -> str:
+    """Give the benchmark user a long history (and a few public results) to page through."""
+    from app.accounts.models import User
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        return f"no user {email}; run `flask seed` first"
+    now = utcnow()
+    for i in range(count):
+        db.session.add(Identification(owner_id=user.id, status="completed", cache_key=f"bench-{i}",
+                                      confidence=(i % 10) / 10, is_public=i % 25 == 0,
+                                      created_at=now - timedelta(minutes=i)))
+    db.session.commit()
+    return f"{count} identifications for {email}"

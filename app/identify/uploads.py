@@ -1,0 +1,182 @@
+"""Read an identification upload: stream the multipart body to capped temp files, then clean each photo."""
+from __future__ import annotations
+
+import hashlib
+import math
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
+
+from app.core import messages
+from app.core.images import CleanImage, ImageRejected, clean_image
+from app.identify.models import ORGANS
+
+TEMP_PREFIX = "verdant-upload-"
+FORM_OVERHEAD = 64 * 1024  # field values and part headers around the photos
+
+
+class UploadRejected(Exception):
+    """An upload refused before anything was stored, with its status and user message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _PhotoTooLarge(Exception):
+    """Raised from inside Werkzeug's parser; deliberately not a ValueError, which it would swallow."""
+
+
+class _CappedFile:
+    """A named temp file that refuses to grow past the per-photo cap."""
+
+    def __init__(self, cap: int) -> None:
+        self._file = tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX, delete=True)
+        self._cap = cap
+        self._size = 0
+        self._digest = hashlib.sha256()
+
+    @property
+    def raw_sha256(self) -> str:
+        """Return the SHA-256 of the bytes as uploaded."""
+        return self._digest.hexdigest()
+
+    def write(self, data: bytes) -> int:
+        self._size += len(data)
+        if self._size > self._cap:
+            raise _PhotoTooLarge()
+        self._digest.update(data)
+        return self._file.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+@dataclass
+class Upload:
+    """The parsed form fields and spooled photos of one request; close() removes the temp files."""
+
+    form: MultiDict
+    files: MultiDict
+    spooled: list[_CappedFile] = field(default_factory=list)
+
+    def photos(self) -> list[Any]:
+        """Return the non-empty file parts, in order, whatever input they came from."""
+        return [f for f in self.files.getlist("photo") if f and (f.filename or f.content_length)]
+
+    def close(self) -> None:
+        """Close (and so delete) every temp file the parser created."""
+        for spooled in self.spooled:
+            try:
+                spooled.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> Upload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def max_body_bytes(per_photo: int, max_photos: int) -> int:
+    """Return the largest request body an upload may send."""
+    return per_photo * max_photos + FORM_OVERHEAD
+
+
+def read_upload(request: Request, *, per_photo: int, max_photos: int) -> Upload:
+    """Stream the multipart body to temp files; raise UploadRejected(413) when a photo or the body is too big."""
+    request.max_content_length = max_body_bytes(per_photo, max_photos)
+    if request.mimetype != "multipart/form-data":
+        # Not a file upload (a hand-made POST): the core hooks may already have read the body.
+        return Upload(form=request.form, files=MultiDict())
+    spooled: list[_CappedFile] = []
+
+    def stream_factory(total_content_length, content_type, filename, content_length=None):
+        spooled.append(_CappedFile(per_photo))
+        return spooled[-1]
+
+    parser = FormDataParser(stream_factory=stream_factory,
+                            max_form_memory_size=request.max_form_memory_size,
+                            max_content_length=request.max_content_length,
+                            max_form_parts=request.max_form_parts)
+    try:
+        _, form, files = parser.parse_from_environ(request.environ)
+    except (_PhotoTooLarge, RequestEntityTooLarge):
+        for item in spooled:
+            item.close()
+        raise UploadRejected(413, messages.UPLOAD_TOO_LARGE) from None
+    except BaseException:
+        for item in spooled:
+            item.close()
+        raise
+    return Upload(form=form, files=files, spooled=spooled)
+
+
+@dataclass(frozen=True)
+class Details:
+    """What the user told us about the photos."""
+
+    organs: tuple[str, ...]
+    latitude: float | None
+    longitude: float | None
+
+
+def _coordinate(raw: str | None, limit: float) -> float | None:
+    if raw is None or not raw.strip():
+        return None
+    value = float(raw)
+    if not math.isfinite(value) or abs(value) > limit:
+        raise ValueError(raw)
+    return value
+
+
+def read_details(form: MultiDict, count: int) -> Details:
+    """Validate organs and location; one organ answers for every photo, missing ones are "auto"."""
+    organs = [o.strip().lower() or "auto" for o in form.getlist("organ")]
+    try:
+        if any(o not in ORGANS for o in organs) or len(organs) > count:
+            raise ValueError(organs)
+        latitude = _coordinate(form.get("latitude"), 90)
+        longitude = _coordinate(form.get("longitude"), 180)
+        if (latitude is None) != (longitude is None):
+            raise ValueError("half a location")
+    except ValueError:
+        raise UploadRejected(422, messages.UPLOAD_BAD_DETAILS) from None
+    if len(organs) == 1:
+        organs = organs * count
+    organs += ["auto"] * (count - len(organs))
+    return Details(tuple(organs), latitude, longitude)
+
+
+def counted_photos(upload: Upload, *, max_photos: int) -> list[Any]:
+    """Return the photos, refusing none or more than max_photos."""
+    photos = upload.photos()
+    if not photos:
+        raise UploadRejected(422, messages.UPLOAD_NO_PHOTO)
+    if len(photos) > max_photos:
+        raise UploadRejected(422, messages.UPLOAD_TOO_MANY_PHOTOS)
+    return photos
+
+
+def raw_digests(upload: Upload) -> list[str]:
+    """Return the SHA-256 of each photo's bytes as uploaded."""
+    return [photo.stream.raw_sha256 for photo in upload.photos()]
+
+
+def clean_photos(upload: Upload, *, max_photos: int) -> list[CleanImage]:
+    """Check the photo count and clean every photo; the first bad one rejects the whole upload."""
+    photos = counted_photos(upload, max_photos=max_photos)
+    cleaned = []
+    for photo in photos:
+        try:
+            cleaned.append(clean_image(photo.stream))
+        except ImageRejected as exc:
+            raise UploadRejected(exc.status, exc.message) from None
+    return cleaned

@@ -1,0 +1,278 @@
+"""Identification pages: upload, progress (page, fragment, WebSocket), results, sharing and history."""
+import secrets
+import time
+import uuid
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session,
+                   url_for)
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_required
+from flask_wtf.csrf import CSRFError, validate_csrf
+from redis.exceptions import RedisError
+from simple_websocket import ConnectionClosed
+from wtforms import ValidationError
+
+from app.core import messages
+from app.core.errors import error_response
+from app.core.logging import log_event
+from app.core.storage import StorageError
+from app.extensions import csrf, db, limiter, sock
+from app.htmx import is_htmx, wants_fragment
+from app.identify import service, uploads
+from app.identify.models import ORGANS
+
+bp = Blueprint("identify", __name__)
+SESSION_KEY = "identify_key"
+SOCKET_CONNECTIONS = 5000
+
+
+@bp.context_processor
+def _messages():
+    return {"messages": messages}
+
+
+def _user_id():
+    return current_user.id if current_user.is_authenticated else None
+
+
+def _upload_limit() -> str:
+    config = current_app.config
+    return config["IDENTIFY_RATE_LIMIT"] if current_user.is_authenticated else config["IDENTIFY_ANON_RATE_LIMIT"]
+
+
+def _limit_key() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else get_remote_address()
+
+
+def _visible_or_404(ident_id: uuid.UUID, *, allow_public: bool = True):
+    ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=allow_public)
+    if ident is None:
+        abort(404)
+    return ident
+
+
+def _check_csrf(form) -> None:
+    # CSRFProtect is bypassed for the upload so the size limit is set before the body is read.
+    if not current_app.config["WTF_CSRF_ENABLED"]:
+        return
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken") or form.get("csrf_token"))
+    except ValidationError as exc:
+        raise CSRFError(exc.args[0] if exc.args else "CSRF check failed") from None
+
+
+@bp.get("/identify")
+def upload():
+    return render_template("identify/upload.html", providers=service.configured_providers(),
+                           demo=service.is_demo(), organs=ORGANS,
+                           max_photos=current_app.config["UPLOAD_MAX_PHOTOS"])
+
+
+@bp.post("/identify")
+@csrf.exempt
+@limiter.limit(_upload_limit, key_func=_limit_key)
+def submit():
+    config = current_app.config
+    try:
+        with uploads.read_upload(request, per_photo=config["UPLOAD_MAX_BYTES"],
+                                 max_photos=config["UPLOAD_MAX_PHOTOS"]) as upload:
+            _check_csrf(upload.form)
+            if not service.configured_providers():
+                return error_response(503, messages.IDENTIFY_NO_PROVIDER, {"Retry-After": "3600"})
+            photos = uploads.counted_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
+            details = uploads.read_details(upload.form, len(photos))
+            raw_key = service.raw_key_for(uploads.raw_digests(upload), details.organs)
+            # The same bytes were cleaned and identified before: skip decoding them again.
+            known = service.known_upload(raw_key)
+            images = [] if known else uploads.clean_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
+    except uploads.UploadRejected as exc:
+        log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
+        return error_response(exc.status, exc.message)
+    if not current_user.is_authenticated and SESSION_KEY not in session:
+        session[SESSION_KEY] = secrets.token_urlsafe(24)
+    subject = f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
+    owner = {"owner_id": _user_id(), "session_key": None if current_user.is_authenticated else session[SESSION_KEY],
+             "quota_subject": subject, "latitude": details.latitude, "longitude": details.longitude}
+    try:
+        if known:
+            ident = service.submit_known_upload(known, details.organs, **owner)
+        else:
+            ident = service.submit_identification(images, details.organs, raw_key=raw_key, **owner)
+    except service.QuotaExceeded:
+        return error_response(429, messages.UPLOAD_QUOTA, {"Retry-After": "3600"})
+    except StorageError:
+        return error_response(503, messages.STORAGE_DOWN, {"Retry-After": "60"})
+    except service.QueueDown:
+        return error_response(503, messages.QUEUE_DOWN, {"Retry-After": "60"})
+    target = url_for("identify.detail", ident_id=ident.id)
+    if is_htmx():
+        return "", 201, {"HX-Redirect": target, "Location": target}
+    return redirect(target, 303)
+
+
+@bp.get("/identifications/<uuid:ident_id>")
+def detail(ident_id):
+    ident = service.refresh(_visible_or_404(ident_id))
+    owner = service.can_see(ident, _user_id(), session.get(SESSION_KEY))
+    template = "identify/_progress.html" if wants_fragment() else "identify/identification.html"
+    # Werkzeug builds websocket rules as ws:// URLs; the ws extension resolves a path to ws: or wss: itself.
+    socket_path = urlsplit(url_for("identify.progress_socket", ident_id=ident.id)).path
+    return render_template(template, ident=ident, steps=service.provider_steps(ident), owner=owner,
+                           socket_path=socket_path)
+
+
+@bp.get("/identifications/<uuid:ident_id>/progress")
+def progress(ident_id):
+    ident = service.refresh(_visible_or_404(ident_id))
+    owner = service.can_see(ident, _user_id(), session.get(SESSION_KEY))
+    body = render_template("identify/_progress.html", ident=ident, steps=service.provider_steps(ident),
+                           owner=owner)
+    # 286 tells htmx to stop polling once the identification is final.
+    return body, 286 if ident.is_final else 200
+
+
+@bp.before_request
+def guard_socket():
+    # flask-sock answers 101 before the route runs, so refusals must happen here (a plain 403).
+    if request.endpoint != "identify.progress_socket":
+        return None
+    origin = request.headers.get("Origin", "")
+    ident_id = (request.view_args or {}).get("ident_id")
+    if not _same_origin(origin):
+        log_event("socket_refused", "refused", reason="origin", origin=origin[:200])
+        abort(403)
+    ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=False)
+    if ident is None:
+        log_event("socket_refused", "refused", reason="not_owner")
+        abort(403)
+    return None
+
+
+def _same_origin(origin: str) -> bool:
+    # Some clients send Host without the port; the host name must match, and the port too when given.
+    if not origin:
+        return False
+    parts = urlsplit(origin)
+    host, _, port = request.host.partition(":")
+    return parts.hostname == host.lower() and (not port or str(parts.port or "") == port)
+
+
+@sock.route("/identifications/<uuid:ident_id>/ws", bp=bp)
+def progress_socket(ws, ident_id):
+    ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=False)
+    pubsub = current_app.extensions["identify_sockets_redis"].pubsub(ignore_subscribe_messages=True)
+    try:
+        # Subscribe before the first render so no event slips between the two.
+        pubsub.subscribe(service.channel(ident_id))
+        final = _send_state(ws, ident)
+        deadline = time.monotonic() + current_app.config["IDENTIFY_SOCKET_SECONDS"]
+        last_check = time.monotonic()
+        while not final and ws.connected and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=1.0)
+            if message is None and time.monotonic() - last_check < 15:
+                continue
+            last_check = time.monotonic()
+            final = _send_state(ws, ident)
+    except (ConnectionClosed, RedisError):
+        pass
+    finally:
+        pubsub.close()
+        db.session.remove()
+
+
+def _send_state(ws, ident) -> bool:
+    ident = service.refresh(ident)
+    html = render_template("identify/_progress.html", ident=ident, steps=service.provider_steps(ident),
+                           owner=True, oob=True)
+    final = ident.is_final
+    # Release the connection: a socket may stay open for minutes between events.
+    db.session.commit()
+    ws.send(html)
+    return final
+
+
+@bp.post("/identifications/<uuid:ident_id>/retry")
+def retry(ident_id):
+    ident = _visible_or_404(ident_id, allow_public=False)
+    try:
+        service.retry_identification(ident)
+    except RedisError:
+        return error_response(503, messages.QUEUE_DOWN, {"Retry-After": "60"})
+    return redirect(url_for("identify.detail", ident_id=ident.id), 303)
+
+
+@bp.post("/identifications/<uuid:ident_id>/visibility")
+@login_required
+def visibility(ident_id):
+    ident = _visible_or_404(ident_id, allow_public=False)
+    service.set_public(ident, request.form.get("public") == "1")
+    return redirect(url_for("identify.detail", ident_id=ident.id), 303)
+
+
+@bp.get("/identifications/<uuid:ident_id>/images/<int:position>")
+def image(ident_id, position):
+    return _photo(ident_id, position, thumbnail=False)
+
+
+@bp.get("/identifications/<uuid:ident_id>/images/<int:position>/thumb")
+def thumbnail(ident_id, position):
+    return _photo(ident_id, position, thumbnail=True)
+
+
+def _photo(ident_id, position, *, thumbnail):
+    ident = _visible_or_404(ident_id)
+    found = service.image_bytes(ident, position, thumbnail=thumbnail)
+    if found is None:
+        abort(404)
+    data, content_type = found
+    return Response(data, mimetype=content_type,
+                    headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
+
+@bp.get("/identifications")
+def history():
+    high_only = request.args.get("high") == "1"
+    page = service.history(_user_id(), session.get(SESSION_KEY), high_only=high_only,
+                           before=request.args.get("before"))
+    template = "identify/_history.html" if wants_fragment() else "identify/history.html"
+    return render_template(template, page=page, high_only=high_only)
+
+
+def register(app) -> None:
+    """Add identification to the nav, the home page, the forum's subjects and the CLI."""
+    from app.core.registry import (register_bench_seeder, register_discussable, register_home_section,
+                                   register_nav_link)
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096, "ping_interval": 25})
+    app.extensions["identify_sockets_redis"] = _socket_redis(app.extensions["redis"])
+    register_nav_link(app, "identify.upload", "Identify")
+    register_home_section(app, "identify/_home_section.html",
+                          lambda: {"identifications": service.recent_public()})
+    register_discussable(app, "identification", _resolve_subject)
+    register_bench_seeder(app, "identify", service.seed_bench_identifications)
+
+    @app.cli.command("fake-providers")
+    def fake_providers_command():
+        """Run local fake providers in the foreground and print the settings to export (demo, not real)."""
+        from app.providers.fakes import main
+        print("# Results from these fakes are labelled 'demo, not real' on every page.")
+        raise SystemExit(main([]))
+
+
+def _socket_redis(client):
+    # Each open progress socket holds one subscribed connection; redis-py's pools stop at 100 by default,
+    # so sockets get a pool of their own on the same server (in-process or real).
+    pool = client.connection_pool
+    return type(client)(connection_pool=pool.__class__(connection_class=pool.connection_class,
+                                                       max_connections=SOCKET_CONNECTIONS, **pool.connection_kwargs))
+
+
+def _resolve_subject(subject_id: uuid.UUID):
+    ident = service.get_visible(subject_id, _user_id(), session.get(SESSION_KEY))
+    if ident is None or not ident.is_public:
+        return None
+    top = ident.top
+    title = f"Identification: {top.scientific_name}" if top else "Identification"
+    return title, url_for("identify.detail", ident_id=ident.id)
+
+

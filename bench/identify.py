@@ -1,0 +1,294 @@
+"""Benchmark identification end to end: gunicorn (gevent) + a real RQ worker on PostgreSQL and Redis, fake providers.
+
+Usage: BENCH_PG_DB=verdant_identify_bench BENCH_REDIS_URL=redis://127.0.0.1:6379/13 \
+       python bench/identify.py [--json] [--samples 10] [--sockets 500] [--duration 5]
+
+Measures: upload-to-`completed`-on-the-WebSocket latency for new photos (miss) and the same photo again (hit),
+provider calls for 20 concurrent uploads of one new photo (stampede), web-process memory growth while a
+30 MB upload is refused, and the home page's p99 under wrk with and without open progress sockets.
+Only 127.0.0.1 is contacted; every loop is bounded in count and time.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("BENCH_PG_DB", "verdant_identify_bench")
+os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import pages  # noqa: E402
+import requests  # noqa: E402
+from simple_websocket import Client, ConnectionClosed  # noqa: E402
+
+from app.providers.fakes import FakeProviders  # noqa: E402
+from tests import image_factory  # noqa: E402
+
+PLANTID_DELAY, PLANTNET_DELAY = 0.300, 0.200
+SLOWEST = max(PLANTID_DELAY, PLANTNET_DELAY)
+FINAL = re.compile(r'data-status="(completed|partial|failed)"')
+
+
+def photo(seed: int) -> bytes:
+    """Return a distinct ~1 MB JPEG (noise compresses badly, like a real photo)."""
+    return image_factory.noisy_jpeg(1024, 768, seed=seed)
+
+
+def multipart(data: bytes, token: str) -> tuple[bytes, str]:
+    boundary = "verdant-bench-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+class Visitor:
+    """One browser: a session cookie and its CSRF token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.session = requests.Session()
+        html = self.session.get(f"{base}/identify", timeout=10).text
+        self.token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
+
+    def upload(self, data: bytes) -> tuple[int, str | None]:
+        body, content_type = multipart(data, self.token)
+        response = self.session.post(f"{self.base}/identify", data=body, timeout=60, allow_redirects=False,
+                                     headers={"Content-Type": content_type})
+        location = response.headers.get("Location")
+        return response.status_code, location.rsplit("/", 1)[1] if location else None
+
+    def socket(self, ident_id: str) -> Client:
+        return Client.connect(self.base.replace("http", "ws") + f"/identifications/{ident_id}/ws",
+                              headers={"Cookie": self.cookie, "Origin": self.base})
+
+
+def wait_final(ws: Client, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            message = ws.receive(timeout=0.5)
+        except ConnectionClosed:
+            return False
+        if message and FINAL.search(message):
+            return True
+    return False
+
+
+def close(ws: Client) -> None:
+    try:
+        ws.close()
+    except (ConnectionClosed, OSError):
+        pass  # the server closed it first
+
+
+def measure_miss(visitor: Visitor, samples: int) -> list[float]:
+    """Time POST of a new photo until the final state arrives on the socket."""
+    times = []
+    for i in range(samples):
+        data = photo(1000 + i)
+        started = time.perf_counter()
+        status, ident_id = visitor.upload(data)
+        assert status == 303, status
+        ws = visitor.socket(ident_id)
+        try:
+            assert wait_final(ws), "no final event"
+        finally:
+            close(ws)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def measure_hit(visitor: Visitor, samples: int) -> list[float]:
+    """Time POST of an already identified photo until its result page is served."""
+    data = photo(1000)
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        status, ident_id = visitor.upload(data)
+        page = visitor.session.get(f"{visitor.base}/identifications/{ident_id}", timeout=10)
+        times.append((time.perf_counter() - started) * 1000)
+        assert status == 303 and 'data-status="completed"' in page.text
+    return times
+
+
+def measure_stampede(base: str, fake: FakeProviders, count: int = 20) -> dict:
+    visitors = [Visitor(base) for _ in range(count)]
+    before = fake.hits()
+    data = photo(4242)
+    barrier = threading.Barrier(count)
+    statuses = []
+
+    def go(visitor):
+        barrier.wait(timeout=10)
+        statuses.append(visitor.upload(data)[0])
+
+    threads = [threading.Thread(target=go, args=(v,)) for v in visitors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # The worker finishes the queued jobs after the POSTs return; wait until it has.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and fake.hits("plantid") == before["plantid"]:
+        time.sleep(0.1)
+    time.sleep(2)
+    after = fake.hits()
+    return {"plantid": after["plantid"] - before["plantid"], "plantnet": after["plantnet"] - before["plantnet"],
+            "uploads_ok": statuses.count(303)}
+
+
+def worker_pids(master: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure_refused_upload(visitor: Visitor, master: int) -> tuple[float, int]:
+    """Send a 30 MB photo and return the largest RSS growth of any web worker meanwhile."""
+    pids = worker_pids(master)
+    baseline = {pid: rss_mb(pid) for pid in pids}
+    peak = dict(baseline)
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            for pid in pids:
+                peak[pid] = max(peak[pid], rss_mb(pid))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        status, _ = visitor.upload(image_factory.jpeg() + os.urandom(30 * 1024 * 1024))
+    except requests.ConnectionError:
+        status = 413  # the server may close the connection after refusing mid-body
+    finally:
+        done.set()
+        sampler.join()
+    return max(peak[pid] - baseline[pid] for pid in pids), status
+
+
+def hold_sockets(visitor: Visitor, ident_id: str, count: int) -> list[Client]:
+    sockets = []
+    deadline = time.monotonic() + 120
+    while len(sockets) < count and time.monotonic() < deadline:
+        try:
+            ws = visitor.socket(ident_id)
+            ws.receive(timeout=5)  # the first state: the server has subscribed this socket
+            sockets.append(ws)
+        except Exception:
+            time.sleep(0.05)
+    return sockets
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))], 1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--sockets", type=int, default=500)
+    parser.add_argument("--duration", type=int, default=5, help="seconds of each wrk run")
+    args = parser.parse_args(argv)
+
+    wrk = pages.ensure_wrk()
+    fake = FakeProviders()
+    fake.set_mode("plantid", "ok", delay=PLANTID_DELAY)
+    fake.set_mode("plantnet", "ok", delay=PLANTNET_DELAY)
+    metrics_dir = tempfile.mkdtemp(prefix="verdant-bench-metrics-")
+    media = tempfile.mkdtemp(prefix="verdant-bench-media-")
+    settings = {k: v for k, v in fake.settings.items() if k.startswith(("PLANTID", "PLANTNET"))}
+    env = {**pages.bench_env(pages.reset_database(), metrics_dir), **settings, "MEDIA_ROOT": media,
+           "GUNICORN_WORKER_CLASS": "gevent", "WEB_CONCURRENCY": "2",
+           "IDENTIFY_ANON_RATE_LIMIT": "100000 per minute", "UPLOAD_QUOTA": "100000"}
+    pages.prepare(env)
+    port = pages.free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = pages.start_gunicorn(env, port)
+    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(pages.WRK_SCRIPT)
+        script = f.name
+    sockets: list[Client] = []
+    try:
+        visitor = Visitor(base)
+        visitor.upload(photo(1))  # warm the worker's connections and the providers' sessions
+        misses = measure_miss(visitor, args.samples)
+        hits = measure_hit(visitor, args.samples)
+        stampede = measure_stampede(base, fake)
+        growth, refused_status = measure_refused_upload(visitor, server.pid)
+
+        # The worker stops, so this identification stays queued and its sockets stay open.
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        status, held_id = visitor.upload(photo(9999))
+        wrk_args = argparse.Namespace(threads=2, connections=32, duration=args.duration)
+        quiet = pages.run_wrk(wrk, f"{base}/", wrk_args, script)
+        sockets = hold_sockets(visitor, held_id, args.sockets)
+        loaded = pages.run_wrk(wrk, f"{base}/", wrk_args, script)
+        still_open = sum(1 for ws in sockets if ws.connected)
+    finally:
+        for ws in sockets:
+            close(ws)
+        for proc in (worker, server):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        server.wait(timeout=30)
+        fake.stop()
+        os.unlink(script)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(media, ignore_errors=True)
+
+    result = {
+        "miss_p50_ms": percentile(misses, 50), "miss_p95_ms": percentile(misses, 95),
+        "overhead_p50_ms": round(percentile(misses, 50) - SLOWEST * 1000, 1),
+        "overhead_p95_ms": round(percentile(misses, 95) - SLOWEST * 1000, 1),
+        "hit_p50_ms": percentile(hits, 50),
+        "stampede_calls": stampede,
+        "peak_rss_mb_upload_30mb": round(growth, 1), "upload_30mb_status": refused_status,
+        "sockets_open": still_open,
+        "pages_p99_ms_without_sockets": quiet["p99_ms"], "pages_p99_ms_with_sockets": loaded["p99_ms"],
+        "pages_rps_without_sockets": quiet["rps"], "pages_rps_with_sockets": loaded["rps"],
+        "server": "gunicorn gevent, 2 workers; 1 RQ worker process",
+        "samples": args.samples, "mean_miss_ms": round(statistics.mean(misses), 1),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""On a phone, with and without JavaScript: choose a photo, upload it, and the result appears by itself."""
+import threading
+
+import pytest
+from rq import Queue
+from sqlalchemy import select
+
+from app.extensions import db
+from app.identify import service
+from app.identify.models import Identification
+from tests import image_factory as images
+
+pytestmark = pytest.mark.browser
+
+RECORD_PROGRESS = """
+new MutationObserver(() => {
+  const box = document.querySelector('.upload-progress');
+  if (box && !box.hidden) sessionStorage.setItem('progressShown', '1');
+  const bar = document.querySelector('.upload-progress progress');
+  if (bar && bar.value > 0) sessionStorage.setItem('progressValue', String(bar.value));
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+
+@pytest.fixture
+def queued_only(app, monkeypatch):
+    """Queue jobs without running them, so the test decides when the identification finishes."""
+    redis = app.extensions["redis"]
+    monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
+
+
+def _finish_job(app):
+    with app.app_context():
+        ident = db.session.scalars(select(Identification)).one()
+        service.run_identification(ident.id)
+        db.session.remove()
+
+
+def test_photo_to_result_without_reloading(page, live_server, app, app_ctx, fake_providers, queued_only, tmp_path):
+    photo = tmp_path / "monstera.jpg"
+    photo.write_bytes(images.jpeg(1200, 900))
+    if page.js_enabled:
+        page.add_init_script(RECORD_PROGRESS)
+    page.goto(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.get_by_label("What do the photos show?").select_option("leaf")
+    page.get_by_role("button", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identifications/*")
+    progress = page.locator(".identify-progress")
+    assert progress.get_attribute("data-status") == "queued"
+    if page.js_enabled:
+        assert page.evaluate("sessionStorage.getItem('progressShown')") == "1"
+        assert page.evaluate("Number(sessionStorage.getItem('progressValue'))") > 0
+        page.evaluate("window.notReloaded = true")
+    runner = threading.Thread(target=_finish_job, args=(app,))
+    runner.start()
+    runner.join(timeout=30)
+    page.wait_for_selector('.identify-progress[data-status="completed"]', timeout=15_000)
+    ident = db.session.scalars(select(Identification)).one()
+    db.session.refresh(ident)
+    assert ident.suggestions[0].scientific_name in page.locator(".identify-result").inner_text()
+    assert ident.images[0].organ == "leaf"
+    if page.js_enabled:
+        assert page.evaluate("window.notReloaded === true")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390

@@ -1,0 +1,282 @@
+"""The identification job: cache, stampede lock, provider faults, retries, sweeping, events, species links."""
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from app.core import messages
+from app.core.models import utcnow
+from app.extensions import db
+from app.identify import service
+from app.identify.metrics import CACHE
+from app.identify.models import Identification
+from app.providers.breaker import CircuitBreaker
+from app.species.models import Species
+from tests import image_factory as images
+from tests.identify_helpers import encode_multipart, post_upload
+
+
+@pytest.fixture
+def ready(app_ctx, fake_providers):
+    return fake_providers
+
+
+def _only():
+    return db.session.scalars(select(Identification).order_by(Identification.created_at)).all()
+
+
+def test_same_photo_again_is_answered_from_cache_without_provider_calls(client, ready):
+    post_upload(client, [images.jpeg()])
+    hits_before = CACHE.labels("hit")._value.get()
+    post_upload(client, [images.jpeg()])
+    first, second = _only()
+    assert ready.hits("plantid") == 1 and ready.hits("plantnet") == 1
+    assert second.status == "completed" and second.from_cache
+    assert [s.scientific_name for s in second.suggestions] == [s.scientific_name for s in first.suggestions]
+    assert CACHE.labels("hit")._value.get() == hits_before + 1
+
+
+def test_cache_entry_lives_for_a_day(app, client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    ttl = app.extensions["redis"].ttl(service.CACHE_PREFIX + ident.cache_key)
+    assert 24 * 3600 - 60 < ttl <= 24 * 3600
+
+
+def test_top_species_is_linked_and_counted(client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    top = db.session.get(Species, ident.suggestions[0].species_id)
+    assert top.scientific_name == ident.suggestions[0].scientific_name
+    assert top.identification_count == 1
+    assert all(s.species_id for s in ident.suggestions)
+
+
+@pytest.mark.parametrize("mode", ["500", "slow", "429", "401", "bad_json", "reset"])
+def test_one_provider_down_gives_a_partial_result(client, ready, mode):
+    ready.set_mode("plantnet", mode)
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    assert ident.status == "partial" and ident.partial
+    assert ident.error == messages.PARTIAL_RESULT.format(provider="Pl@ntNet", other="Plant.id")
+    assert ident.suggestions and all(s.providers == ["plantid"] for s in ident.suggestions)
+    page = client.get(f"/identifications/{ident.id}")
+    assert "Partial result" in page.text
+
+
+def test_partial_result_is_not_cached(app, client, ready):
+    ready.set_mode("plantid", "500")
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    assert app.extensions["redis"].get(service.CACHE_PREFIX + ident.cache_key) is None
+
+
+def test_plantnet_not_found_counts_as_an_answer_not_a_failure(client, ready):
+    ready.set_mode("plantnet", "not_found")
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    assert ident.status == "completed" and not ident.partial
+    assert ident.providers == ["plantid", "plantnet"]
+
+
+def test_both_providers_down_fails_clearly_with_a_retry_button(client, ready):
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    assert ident.status == "failed" and ident.error == messages.BOTH_DOWN
+    page = client.get(f"/identifications/{ident.id}")
+    assert "Your photo is saved" in page.text
+    assert f"/identifications/{ident.id}/retry" in page.text
+
+
+def test_both_down_schedules_an_automatic_retry(app, client, ready):
+    from rq.registry import ScheduledJobRegistry
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg()])
+    registry = ScheduledJobRegistry(queue=app.extensions["queues"]["fast"])
+    assert registry.count == 1
+
+
+def test_retry_after_both_down_completes_from_stored_photos(app, client, ready):
+    from tests.identify_helpers import page_token
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    ready.reset()
+    response = client.post(f"/identifications/{ident.id}/retry", data={"csrf_token": page_token(client)})
+    assert response.status_code == 303
+    db.session.refresh(ident)
+    assert ident.status == "completed" and ident.attempts == 2
+    assert ready.hits("plantid") == 1
+
+
+def test_retry_by_someone_else_is_404(app, client, ready, users, auth):
+    from tests.identify_helpers import page_token
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    other = app.test_client()
+    token = page_token(other)
+    assert other.post(f"/identifications/{ident.id}/retry", data={"csrf_token": token}).status_code == 404
+
+
+def test_open_circuit_makes_no_call(app, client, ready):
+    CircuitBreaker(app.extensions["redis"], "plantnet").open_now(60)
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    assert ready.hits("plantnet") == 0
+    assert ident.status == "partial"
+
+
+def test_no_provider_configured_fails_the_job(app, client, ready, monkeypatch):
+    post_upload(client, [images.jpeg(color=(1, 2, 3))])
+    ident = _only()[0]
+    ident.status = "failed"
+    db.session.commit()
+    monkeypatch.setitem(app.config, "PLANTID_API_KEY", None)
+    monkeypatch.setitem(app.config, "PLANTNET_API_KEY", None)
+    app.extensions["redis"].delete(service.CACHE_PREFIX + ident.cache_key)
+    service.run_identification(ident.id)
+    assert ident.status == "failed" and ident.error == messages.IDENTIFY_NO_PROVIDER
+
+
+def test_dead_lock_holder_expires_and_next_proceeds(app, client, ready, monkeypatch):
+    monkeypatch.setitem(app.config, "IDENTIFY_LOCK_SECONDS", 1)
+    photo = images.jpeg(color=(5, 90, 5))
+    from app.core.images import clean_image
+    import io
+    key = clean_image(io.BytesIO(photo)).sha256
+    # A holder that never releases (its worker died): only the timeout frees the key.
+    app.extensions["redis"].lock(service.LOCK_PREFIX + key, timeout=1).acquire()
+    started = time.monotonic()
+    post_upload(client, [photo])
+    assert _only()[0].status == "completed"
+    assert ready.hits("plantid") == 1
+    assert 0.5 < time.monotonic() - started < 5
+
+
+def test_twenty_concurrent_uploads_make_one_call_per_provider(app, live_server, ready):
+    ready.set_mode("plantid", "ok", delay=0.3)
+    ready.set_mode("plantnet", "ok", delay=0.2)
+    photo = images.jpeg(color=(40, 140, 40))
+    sessions = []
+    for _ in range(20):
+        session = requests.Session()
+        html = session.get(f"{live_server}/identify", timeout=10).text
+        import re
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        sessions.append((session, token))
+    statuses = []
+
+    def upload(session, token):
+        body, content_type = encode_multipart([("photo", "p.jpg", photo), ("csrf_token", None, token.encode())])
+        response = session.post(f"{live_server}/identify", data=body, headers={"Content-Type": content_type},
+                                allow_redirects=False, timeout=60)
+        statuses.append(response.status_code)
+        session.close()
+
+    threads = [threading.Thread(target=upload, args=pair) for pair in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert statuses == [303] * 20
+    assert ready.hits("plantid") == 1 and ready.hits("plantnet") == 1
+    db.session.expire_all()
+    assert {i.status for i in _only()} == {"completed"}
+
+
+def test_stuck_identification_is_marked_failed_with_photos_kept(app, client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    ident.status = "running"
+    ident.finished_at = None
+    db.session.commit()
+    db.session.execute(Identification.__table__.update().values(updated_at=utcnow() - timedelta(hours=1)))
+    db.session.commit()
+    response = client.get(f"/identifications/{ident.id}/progress")
+    assert response.status_code == 286
+    db.session.refresh(ident)
+    assert ident.status == "failed" and ident.error == messages.IDENTIFY_STUCK
+    assert app.extensions["storage"].exists(ident.images[0].storage_key)
+
+
+def test_recent_running_identification_is_left_alone(client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    ident.status = "running"
+    db.session.commit()
+    assert client.get(f"/identifications/{ident.id}/progress").status_code == 200
+    db.session.refresh(ident)
+    assert ident.status == "running"
+
+
+def test_job_publishes_progress_events_in_order(app, client, ready):
+    response = post_upload(client, [images.jpeg(color=(9, 9, 200))])
+    assert response.status_code == 303, response.text
+    ident = _only()[0]
+    ident.status = "failed"
+    db.session.commit()
+    app.extensions["redis"].delete(service.CACHE_PREFIX + ident.cache_key)
+    pubsub = app.extensions["redis"].pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(service.channel(ident.id))
+    service.run_identification(ident.id)
+    events = []
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and (not events or events[-1]["event"] != "completed"):
+        message = pubsub.get_message(timeout=0.1)
+        if message:
+            events.append(json.loads(message["data"]))
+    pubsub.close()
+    names = [(e["event"], e["provider"]) for e in events]
+    assert names[0] == ("running", None) and names[-1] == ("completed", None)
+    assert {("calling", "plantid"), ("calling", "plantnet"), ("done", "plantid"), ("done", "plantnet")} <= set(names)
+
+
+def test_enrichment_fills_care_text_for_the_top_species(client, ready):
+    post_upload(client, [images.jpeg()])
+    top = db.session.get(Species, _only()[0].suggestions[0].species_id)
+    db.session.refresh(top)
+    assert top.care_text and top.enriched_at
+    assert ready.hits("openai") == 1
+
+
+def test_enrichment_keeps_locked_fields(client, ready, app):
+    from app.identify.jobs import enrich_species_job
+    species = Species(scientific_name="Monstera deliciosa", slug="monstera-deliciosa", locked_fields=["care_text"])
+    db.session.add(species)
+    db.session.commit()
+    enrich_species_job(str(species.id))
+    assert species.care_text is None
+
+
+def test_same_bytes_again_skip_cleaning_and_share_the_stored_photo(app, client, ready, monkeypatch):
+    photo = images.jpeg(color=(3, 120, 60))
+    post_upload(client, [photo])
+
+    def must_not_clean(*args, **kwargs):
+        raise AssertionError("cleaned twice")
+
+    monkeypatch.setattr("app.identify.uploads.clean_image", must_not_clean)
+    response = post_upload(client, [photo])
+    assert response.status_code == 303
+    first, second = _only()
+    assert second.status == "completed" and second.from_cache
+    assert second.images[0].storage_key == first.images[0].storage_key
+    assert ready.hits("plantid") == 1
+
+
+def test_same_bytes_with_another_organ_are_cleaned_again(client, ready):
+    photo = images.jpeg(color=(3, 121, 60))
+    post_upload(client, [photo], organ="leaf")
+    post_upload(client, [photo], organ="flower")
+    first, second = _only()
+    assert second.images[0].storage_key != first.images[0].storage_key

@@ -1,0 +1,174 @@
+"""Result pages, privacy, sharing, photos, history with keyset pagination, progress fragment and home section."""
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.core.models import utcnow
+from app.extensions import db
+from app.identify.models import Identification
+from tests import image_factory as images
+from tests.identify_helpers import page_token, post_upload
+
+
+@pytest.fixture
+def ready(app_ctx, fake_providers):
+    return fake_providers
+
+
+def _ident():
+    return db.session.scalars(select(Identification)).one()
+
+
+def test_result_page_shows_ranked_suggestions_and_agreement(client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    page = client.get(f"/identifications/{ident.id}")
+    assert page.status_code == 200
+    assert ident.suggestions[0].scientific_name in page.text
+    assert "confidence" in page.text
+    assert "both services agree" in page.text or "suggested by" in page.text
+    assert "not a real identification" in page.text  # the fakes are labelled as demo
+
+
+def test_result_is_404_for_another_visitor(app, client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    other = app.test_client()
+    missing = other.get(f"/identifications/{uuid.uuid4()}")
+    hidden = other.get(f"/identifications/{ident.id}")
+    assert hidden.status_code == 404 and missing.status_code == 404
+    main = lambda r: r.text.split("<main", 1)[1].split("</main>", 1)[0]  # noqa: E731
+    assert main(hidden) == main(missing)
+
+
+def test_photos_are_private_to_the_owner(app, client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    assert client.get(f"/identifications/{ident.id}/images/0/thumb").mimetype == "image/jpeg"
+    assert client.get(f"/identifications/{ident.id}/images/0").status_code == 200
+    assert app.test_client().get(f"/identifications/{ident.id}/images/0").status_code == 404
+    assert client.get(f"/identifications/{ident.id}/images/7").status_code == 404
+
+
+def test_owner_can_share_and_then_anyone_sees_it(app, client, auth, users, ready):
+    auth.login()
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    response = client.post(f"/identifications/{ident.id}/visibility", data={"public": "1", "csrf_token": page_token(client)})
+    assert response.status_code == 303
+    db.session.refresh(ident)
+    assert ident.is_public
+    assert app.test_client().get(f"/identifications/{ident.id}").status_code == 200
+    home = app.test_client().get("/")
+    assert "Recent public identifications" in home.text and ident.suggestions[0].scientific_name in home.text
+
+
+def test_someone_else_cannot_share_it(app, client, auth, users, ready):
+    auth.login()
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    auth.logout()
+    auth.login("bob@example.com")
+    response = client.post(f"/identifications/{ident.id}/visibility", data={"public": "1", "csrf_token": page_token(client)})
+    assert response.status_code == 404
+    db.session.refresh(ident)
+    assert not ident.is_public
+
+
+def test_public_identification_resolves_as_a_forum_subject(app, client, auth, users, ready):
+    auth.login()
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    resolve = app.extensions["discussables"]["identification"]
+    with app.test_request_context():
+        assert resolve(ident.id) is None
+    ident.is_public = True
+    db.session.commit()
+    with app.test_request_context():
+        title, url = resolve(ident.id)
+    assert url == f"/identifications/{ident.id}" and ident.suggestions[0].scientific_name in title
+
+
+def test_progress_fragment_polls_until_final_then_answers_286(client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    ident.status = "running"
+    db.session.commit()
+    running = client.get(f"/identifications/{ident.id}/progress")
+    assert running.status_code == 200 and 'hx-trigger="every 1s"' in running.text
+    assert "<html" not in running.text
+    ident.status = "completed"
+    db.session.commit()
+    done = client.get(f"/identifications/{ident.id}/progress")
+    assert done.status_code == 286 and "every 1s" not in done.text
+
+
+def test_running_page_connects_the_socket_and_refreshes_without_js(client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    ident.status = "running"
+    db.session.commit()
+    page = client.get(f"/identifications/{ident.id}")
+    assert f'ws-connect="/identifications/{ident.id}/ws"' in page.text
+    assert '<noscript><meta http-equiv="refresh"' in page.text
+
+
+def test_detail_as_htmx_fragment_has_no_page_chrome(client, ready):
+    post_upload(client, [images.jpeg()])
+    response = client.get(f"/identifications/{_ident().id}", headers={"HX-Request": "true"})
+    assert "<html" not in response.text and "identification-" in response.text
+
+
+def _make_history(user_id, count):
+    now = utcnow()
+    for i in range(count):
+        db.session.add(Identification(owner_id=user_id, status="completed", cache_key=f"k{i}",
+                                      confidence=0.9 if i % 2 else 0.3, created_at=now - timedelta(minutes=i)))
+    db.session.commit()
+
+
+def test_history_is_newest_first_with_keyset_pages(client, auth, users):
+    _make_history(users["alice"].id, 25)
+    _make_history(users["bob"].id, 3)
+    auth.login()
+    first = client.get("/identifications")
+    rows = db.session.scalars(select(Identification).where(Identification.owner_id == users["alice"].id)
+                              .order_by(Identification.created_at.desc())).all()
+    assert first.text.count('href="/identifications/') == 20
+    assert first.text.index(str(rows[0].id)) < first.text.index(str(rows[1].id))
+    assert "before=" in first.text
+    next_url = first.text.split('href="/identifications?before=')[1].split('"')[0].replace("&amp;", "&")
+    second = client.get("/identifications?before=" + next_url)
+    assert second.text.count('href="/identifications/') == 5
+    assert str(rows[24].id) in second.text and str(rows[0].id) not in second.text
+
+
+def test_history_high_confidence_filter(client, auth, users):
+    _make_history(users["alice"].id, 6)
+    auth.login()
+    response = client.get("/identifications?high=1")
+    assert response.text.count('href="/identifications/') == 3
+
+
+def test_history_fragment_for_htmx(client, auth, users):
+    _make_history(users["alice"].id, 2)
+    auth.login()
+    response = client.get("/identifications", headers={"HX-Request": "true"})
+    assert "<html" not in response.text and 'id="identify-history"' in response.text
+
+
+def test_anonymous_history_shows_this_session_only(app, client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    assert str(ident.id) in client.get("/identifications").text
+    assert str(ident.id) not in app.test_client().get("/identifications").text
+
+
+def test_nav_has_identify_link(client, app_ctx):
+    assert 'href="/identify"' in client.get("/").text
+
+
+def test_fake_providers_command_is_registered(app):
+    assert "fake-providers" in app.cli.commands

@@ -1,0 +1,161 @@
+"""The progress WebSocket: checked before the upgrade, relays events as fragments, across processes."""
+import base64
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+from rq import Queue
+from simple_websocket import Client, ConnectionClosed
+from sqlalchemy import select
+
+from app.extensions import db
+from app.identify import service
+from app.identify.models import Identification
+from tests import image_factory as images
+from tests.identify_helpers import encode_multipart
+
+
+def _upload(base, session, photo):
+    html = session.get(f"{base}/identify", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    body, content_type = encode_multipart([("photo", "p.jpg", photo), ("csrf_token", None, token.encode())])
+    response = session.post(f"{base}/identify", data=body, headers={"Content-Type": content_type},
+                            allow_redirects=False, timeout=30)
+    assert response.status_code == 303, response.text
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def _cookie(session):
+    return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+
+def _ws_url(base, ident_id):
+    return base.replace("http://", "ws://") + f"/identifications/{ident_id}/ws"
+
+
+def _handshake(base, ident_id, *, cookie="", origin=None):
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), "Cookie": cookie}
+    if origin is not None:
+        headers["Origin"] = origin
+    return requests.get(f"{base}/identifications/{ident_id}/ws", headers=headers, timeout=10, stream=True)
+
+
+def _close(ws):
+    try:
+        ws.close()
+    except ConnectionClosed:
+        pass
+
+
+def _receive_until_final(ws, seconds=15):
+    messages = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            message = ws.receive(timeout=0.5)
+        except ConnectionClosed:
+            break
+        if message:
+            messages.append(message)
+            if re.search(r'data-status="(completed|partial|failed)"', message):
+                break
+    return messages
+
+
+@pytest.fixture
+def ready(app_ctx, fake_providers):
+    return fake_providers
+
+
+def test_socket_relays_progress_until_completed(app, live_server, ready):
+    session = requests.Session()
+    ident_id = _upload(live_server, session, images.jpeg(color=(70, 20, 70)))
+    ident = db.session.get(Identification, __import__("uuid").UUID(ident_id))
+    ident.status = "queued"
+    db.session.commit()
+    app.extensions["redis"].delete(service.CACHE_PREFIX + ident.cache_key)
+    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    try:
+        first = ws.receive(timeout=5)
+        assert 'data-status="queued"' in first and 'hx-swap-oob="true"' in first
+        runner = threading.Thread(target=lambda: _run_in_context(app, ident_id))
+        runner.start()
+        messages = _receive_until_final(ws)
+        runner.join(timeout=30)
+    finally:
+        _close(ws)
+    assert 'data-status="completed"' in messages[-1]
+    assert ident.suggestions[0].scientific_name in messages[-1]
+    assert len(messages) >= 2
+
+
+def _run_in_context(app, ident_id):
+    with app.app_context():
+        service.run_identification(ident_id)
+        db.session.remove()
+
+
+def test_socket_of_someone_elses_identification_is_403_without_upgrade(live_server, ready):
+    ident_id = _upload(live_server, requests.Session(), images.jpeg())
+    response = _handshake(live_server, ident_id, origin=live_server)
+    assert response.status_code == 403
+    assert "Upgrade" not in response.headers.get("Connection", "")
+
+
+def test_socket_from_another_origin_is_403(live_server, ready):
+    session = requests.Session()
+    ident_id = _upload(live_server, session, images.jpeg())
+    response = _handshake(live_server, ident_id, cookie=_cookie(session), origin="https://evil.example")
+    assert response.status_code == 403
+
+
+def test_socket_without_origin_is_403(live_server, ready):
+    session = requests.Session()
+    ident_id = _upload(live_server, session, images.jpeg())
+    assert _handshake(live_server, ident_id, cookie=_cookie(session)).status_code == 403
+
+
+def test_socket_of_owner_upgrades(live_server, ready):
+    session = requests.Session()
+    ident_id = _upload(live_server, session, images.jpeg())
+    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    try:
+        assert 'data-status="completed"' in ws.receive(timeout=5)
+    finally:
+        _close(ws)
+
+
+@pytest.mark.integration
+def test_socket_sees_a_job_run_by_a_worker_process(app, live_server, ready, monkeypatch):
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("needs TEST_REDIS_URL (real Redis); CI sets it")
+    redis = app.extensions["redis"]
+    monkeypatch.setitem(app.extensions, "queues", {name: Queue(name, connection=redis) for name in ("fast", "slow")})
+    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test", "REDIS_URL": url,
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "MEDIA_ROOT": app.config["MEDIA_ROOT"],
+           **ready.settings}
+    ready.set_mode("plantid", "ok", delay=2.0)
+    worker = subprocess.Popen([sys.executable, "worker.py"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        session = requests.Session()
+        ident_id = _upload(live_server, session, images.jpeg(color=(12, 160, 90)))
+        ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+        try:
+            messages = _receive_until_final(ws, seconds=30)
+        finally:
+            _close(ws)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=20)[0]
+    assert messages and 'data-status="completed"' in messages[-1], output[-2000:]
+    assert len(messages) >= 2  # at least one event arrived through Redis before the final state
+    db.session.expire_all()
+    assert db.session.scalars(select(Identification)).one().status == "completed"

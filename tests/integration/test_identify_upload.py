@@ -1,0 +1,216 @@
+"""Uploading photos to /identify: the happy path, every bad input, and nothing stored when refused."""
+import pytest
+from markupsafe import escape
+from sqlalchemy import select
+
+from app.core import messages
+from app.extensions import db
+from app.identify.models import Identification
+from tests import image_factory as images
+from tests.identify_helpers import post_upload, snapshot
+
+
+@pytest.fixture
+def ready(app_ctx, fake_providers):
+    return fake_providers
+
+
+def test_upload_page_works_without_javascript(client, ready):
+    page = client.get("/identify")
+    assert page.status_code == 200
+    assert 'accept="image/*" capture="environment"' in page.text
+    assert 'name="photo" accept="image/*" multiple' in page.text
+    assert 'enctype="multipart/form-data"' in page.text
+    for organ in ("leaf", "flower", "fruit", "bark", "auto"):
+        assert f'value="{organ}"' in page.text
+
+
+def test_upload_page_says_how_to_configure_when_no_provider(client, app_ctx):
+    page = client.get("/identify")
+    assert "No identification service is configured" in page.text
+    assert "PLANTID_API_KEY" in page.text and "PLANTNET_API_KEY" in page.text
+    assert 'name="photo"' not in page.text
+
+
+def test_upload_without_provider_is_refused_and_stores_nothing(app, client, app_ctx):
+    before = snapshot(app)
+    response = post_upload(client, [images.jpeg()])
+    assert response.status_code == 503
+    assert str(escape(messages.IDENTIFY_NO_PROVIDER)) in response.text
+    assert snapshot(app) == before
+
+
+def test_upload_redirects_to_a_completed_result(app, client, ready):
+    response = post_upload(client, [images.jpeg()], organ="leaf")
+    assert response.status_code == 303
+    ident = db.session.scalars(select(Identification)).one()
+    assert response.headers["Location"].endswith(f"/identifications/{ident.id}")
+    assert ident.status == "completed"
+    assert ident.session_key and ident.owner_id is None
+    assert [i.organ for i in ident.images] == ["leaf"]
+    assert ident.suggestions and ident.suggestions[0].rank == 1
+    assert ready.hits("plantid") == 1 and ready.hits("plantnet") == 1
+    storage = app.extensions["storage"]
+    assert storage.exists(ident.images[0].storage_key) and storage.exists(ident.images[0].thumbnail_key)
+
+
+def test_upload_by_signed_in_user_is_owned(client, auth, users, ready):
+    auth.login()
+    post_upload(client, [images.jpeg()])
+    ident = db.session.scalars(select(Identification)).one()
+    assert ident.owner_id == users["alice"].id and ident.session_key is None
+
+
+def test_upload_strips_gps_before_storing(app, client, ready):
+    post_upload(client, [images.exif_gps_jpeg()])
+    ident = db.session.scalars(select(Identification)).one()
+    stored = app.extensions["storage"].open(ident.images[0].storage_key)
+    assert b"Exif" not in stored and b"GPS" not in stored
+
+
+def test_upload_of_several_photos_keeps_each_organ(client, ready):
+    post_upload(client, [images.jpeg(), images.png()], extra={"organ": ["leaf", "flower"]})
+    ident = db.session.scalars(select(Identification)).one()
+    assert [i.organ for i in ident.images] == ["leaf", "flower"]
+    assert ready.last_request("plantnet") is not None
+
+
+def test_upload_through_htmx_answers_with_a_redirect_header(client, ready):
+    response = post_upload(client, [images.jpeg()], headers={"HX-Request": "true"})
+    assert response.status_code == 201
+    assert "/identifications/" in response.headers["HX-Redirect"]
+
+
+HOSTILE = [
+    ("svg_as_jpg", images.svg_as_jpg, 415, messages.UPLOAD_BAD_TYPE),
+    ("html", images.html_bytes, 415, messages.UPLOAD_BAD_TYPE),
+    ("pdf", images.pdf_bytes, 415, messages.UPLOAD_BAD_TYPE),
+    ("gif", images.gif, 415, messages.UPLOAD_BAD_TYPE),
+    ("truncated", images.truncated_jpeg, 422, messages.UPLOAD_CORRUPT),
+    ("bomb_header", images.bomb_png, 422, messages.UPLOAD_TOO_MANY_PIXELS),
+    ("60mp_png", lambda: images.big_png(8000, 7500), 422, messages.UPLOAD_TOO_MANY_PIXELS),
+    ("tiny", images.tiny_png, 422, messages.UPLOAD_TOO_SMALL),
+    ("empty_file", lambda: b"", 422, messages.UPLOAD_CORRUPT),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "status", "message"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_photo_is_refused_and_nothing_stored(app, client, ready, name, make, status, message):
+    data = make()
+    post_upload(client, [images.jpeg()])  # a first success, so the snapshot is not trivially empty
+    before = snapshot(app)
+    response = post_upload(client, [(data, "plant.jpg")])
+    assert response.status_code == status
+    assert str(escape(message)) in response.text
+    assert snapshot(app) == before
+    assert ready.hits("plantid") == 1
+
+
+def test_polyglot_is_stored_as_clean_pixels_only(app, client, ready):
+    response = post_upload(client, [images.polyglot()])
+    assert response.status_code == 303
+    ident = db.session.scalars(select(Identification)).one()
+    stored = app.extensions["storage"].open(ident.images[0].storage_key)
+    assert b"<script>" not in stored and b"PK\x05\x06" not in stored
+
+
+def test_empty_upload_is_refused_and_nothing_stored(app, client, ready):
+    before = snapshot(app)
+    response = post_upload(client, [])
+    assert response.status_code == 422
+    assert str(escape(messages.UPLOAD_NO_PHOTO)) in response.text
+    assert snapshot(app) == before
+
+
+def test_six_photos_are_refused_and_nothing_stored(app, client, ready):
+    before = snapshot(app)
+    response = post_upload(client, [images.jpeg(400, 300)] * 6)
+    assert response.status_code == 422
+    assert str(escape(messages.UPLOAD_TOO_MANY_PHOTOS)) in response.text
+    assert snapshot(app) == before
+
+
+def test_30mb_body_is_refused_with_413_and_nothing_stored(app, client, ready):
+    before = snapshot(app)
+    response = post_upload(client, [(images.jpeg() + b"\0" * (30 * 1024 * 1024), "huge.jpg")])
+    assert response.status_code == 413
+    assert str(escape(messages.UPLOAD_TOO_LARGE)) in response.text
+    assert snapshot(app) == before
+
+
+def test_body_over_the_total_cap_is_refused_before_reading(app, client, ready, monkeypatch):
+    monkeypatch.setitem(app.config, "UPLOAD_MAX_BYTES", 100_000)
+    before = snapshot(app)
+    response = post_upload(client, [(b"\0" * 200_000, "a.jpg")] * 5 + [(b"\0" * 200_000, "b.jpg")])
+    assert response.status_code == 413
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("token", [None, "not-a-token"], ids=["missing", "wrong"])
+def test_bad_csrf_token_is_refused_and_nothing_stored(app, client, ready, token):
+    client.get("/identify")
+    before = snapshot(app)
+    response = post_upload(client, [images.jpeg()], token=token)
+    assert response.status_code == 400
+    assert str(escape(messages.CSRF_FAILED)) in response.text
+    assert snapshot(app) == before
+
+
+def test_csrf_token_in_header_is_accepted(client, ready):
+    from tests.conftest import csrf_token
+    token = csrf_token(client.get("/identify").text)
+    response = post_upload(client, [images.jpeg()], token=None, headers={"X-CSRFToken": token})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("extra", [{"organ": "stem"}, {"latitude": "91", "longitude": "0"},
+                                   {"latitude": "10"}, {"latitude": "nan", "longitude": "1"}],
+                         ids=["organ", "latitude", "half", "nan"])
+def test_bad_details_are_refused_and_nothing_stored(app, client, ready, extra):
+    before = snapshot(app)
+    response = post_upload(client, [images.jpeg()], extra=extra)
+    assert response.status_code == 422
+    assert str(escape(messages.UPLOAD_BAD_DETAILS)) in response.text
+    assert snapshot(app) == before
+
+
+def test_daily_quota_refuses_the_next_upload(app, client, auth, users, ready, monkeypatch):
+    monkeypatch.setitem(app.config, "UPLOAD_QUOTA", 2)
+    auth.login()
+    assert post_upload(client, [images.jpeg(color=(10, 100, 10))]).status_code == 303
+    assert post_upload(client, [images.jpeg(color=(20, 100, 10))]).status_code == 303
+    response = post_upload(client, [images.jpeg(color=(30, 100, 10))])
+    assert response.status_code == 429
+    assert str(escape(messages.UPLOAD_QUOTA)) in response.text
+    assert len(db.session.scalars(select(Identification)).all()) == 2
+
+
+def test_anonymous_uploads_are_rate_limited(app, client, ready, monkeypatch):
+    monkeypatch.setitem(app.config, "IDENTIFY_ANON_RATE_LIMIT", "2 per minute")
+    assert post_upload(client, [images.jpeg()]).status_code == 303
+    assert post_upload(client, [images.jpeg()]).status_code == 303
+    response = post_upload(client, [images.jpeg()])
+    assert response.status_code == 429
+    assert "Retry-After" in response.headers
+
+
+def test_storage_failure_answers_503_and_keeps_nothing(app, client, ready, monkeypatch):
+    from app.core.storage import StorageError
+    storage = app.extensions["storage"]
+    calls = []
+
+    def failing_save(key, data, content_type):
+        calls.append(key)
+        if len(calls) > 1:
+            raise StorageError("disk full")
+        return original(key, data, content_type)
+
+    original = storage.save
+    monkeypatch.setattr(storage, "save", failing_save)
+    before = snapshot(app)
+    response = post_upload(client, [images.jpeg()])
+    assert response.status_code == 503
+    assert str(escape(messages.STORAGE_DOWN)) in response.text
+    after = snapshot(app)
+    after["redis"] = [k for k in after["redis"] if not k.startswith("verdant:identify:quota")]
+    assert after == before

@@ -1,0 +1,39 @@
+"""Upload details and cache keys: organs, location and the photo-set key."""
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from app.core.images import clean_image
+from app.identify.service import cache_key_for
+from app.identify.uploads import UploadRejected, max_body_bytes, read_details
+from tests import image_factory as images
+
+
+def test_one_organ_answers_for_every_photo():
+    assert read_details(MultiDict([("organ", "flower")]), 3).organs == ("flower",) * 3
+
+
+def test_missing_organs_default_to_auto():
+    assert read_details(MultiDict([("organ", "leaf"), ("organ", "bark")]), 3).organs == ("leaf", "bark", "auto")
+
+
+@pytest.mark.parametrize("fields", [[("organ", "root")], [("latitude", "1")], [("latitude", "x"), ("longitude", "1")],
+                                    [("latitude", "0"), ("longitude", "181")], [("organ", "leaf")] * 3])
+def test_bad_details_are_rejected_with_422(fields):
+    with pytest.raises(UploadRejected) as caught:
+        read_details(MultiDict(fields), 2)
+    assert caught.value.status == 422
+
+
+def test_location_is_parsed():
+    details = read_details(MultiDict([("latitude", "51.5"), ("longitude", "-0.12")]), 1)
+    assert (details.latitude, details.longitude) == (51.5, -0.12)
+
+
+def test_single_auto_photo_is_keyed_by_its_own_sha256():
+    image = clean_image(__import__("io").BytesIO(images.jpeg()))
+    assert cache_key_for([image], ["auto"]) == image.sha256
+    assert cache_key_for([image], ["leaf"]) != image.sha256
+
+
+def test_body_cap_allows_five_full_photos():
+    assert max_body_bytes(15 * 1024 * 1024, 5) > 75 * 1024 * 1024
