@@ -49,7 +49,7 @@ def _handshake(base, ident_id, *, cookie="", origin=None):
 def _close(ws):
     try:
         ws.close()
-    except ConnectionClosed:
+    except (ConnectionClosed, OSError):  # the server may have closed the socket first
         pass
 
 
