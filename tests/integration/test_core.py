@@ -232,3 +232,20 @@ def test_behind_proxy_client_address_and_https_come_from_headers(make_app, caplo
     assert response.status_code == 400  # no CSRF token: refused, and logged with the real client
     assert "Strict-Transport-Security" in response.headers
     assert [r.ip for r in caplog.records if getattr(r, "event", None) == "csrf_failed"] == ["203.0.113.9"]
+
+
+def test_home_sections_for_visitors_are_rendered_once_then_cached(app, client):
+    from jinja2 import ChoiceLoader, DictLoader
+    calls = []
+    original = app.jinja_env.loader
+    app.jinja_env.loader = ChoiceLoader([DictLoader({"core/_test_section.html": "<p>section {{ 6 * 7 }}</p>"}),
+                                         original])
+    app.extensions["home_sections"].append(("core/_test_section.html", lambda: calls.append(1) or {}))
+    try:
+        first = client.get("/").text
+        second = client.get("/").text
+    finally:
+        app.extensions["home_sections"].pop()
+        app.jinja_env.loader = original
+    assert "section 42" in first and "section 42" in second
+    assert calls == [1]
