@@ -65,7 +65,9 @@ def snapshot(app):
     media = app.config["MEDIA_ROOT"]
     files = sorted(os.path.relpath(os.path.join(d, f), media) for d, _, fs in os.walk(media) for f in fs)
     redis = app.extensions["redis"]
-    keys = sorted(k.decode() for k in redis.keys("*") if not k.decode().startswith("LIMIT"))
+    # Rate-limit counters and the shared page cache (rendered public HTML) are not stored input.
+    keys = sorted(k.decode() for k in redis.keys("*")
+                  if not k.decode().startswith(("LIMIT", "verdant:fragments:")))
     jobs = {name: q.count for name, q in app.extensions["queues"].items()}
     return {
         "identifications": db.session.scalar(select(func.count()).select_from(Identification)),

@@ -9,6 +9,7 @@ from flask_login import (current_user, login_required, login_user, logout_user,
 from app.accounts import service
 from app.accounts.forms import LoginForm, PasswordForm, ProfileForm, RegisterForm
 from app.core import messages
+from app.core.pagecache import cached_page
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
@@ -41,6 +42,9 @@ def _start_session(user, remember: bool) -> None:
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("accounts.profile"))
+    if request.method == "GET":
+        return cached_page("accounts", f"register:{request.full_path[:300]}", lambda **marks: render_template(
+            "accounts/register.html", form=RegisterForm(formdata=None), **marks))
     form = RegisterForm()
     if form.validate_on_submit():
         try:
@@ -59,6 +63,9 @@ def register():
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
+    if request.method == "GET":
+        return cached_page("accounts", f"login:{request.full_path[:300]}", lambda **marks: render_template(
+            "accounts/login.html", form=LoginForm(formdata=None), **marks))
     form = LoginForm()
     if request.method == "POST":
         retry_after = service.login_retry_after(request.remote_addr, form.email.data or "")

@@ -5,8 +5,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
-                   request, session, url_for)
-from flask_wtf.csrf import generate_csrf
+                   request, url_for)
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -16,6 +15,7 @@ from app.blog.models import STATUSES, Post
 from app.blog.service import BlogError, PostData
 from app.core import messages
 from app.core.models import utcnow
+from app.core.pagecache import MARKS, fill_marks, page_cacheable
 from app.core.security import roles_required
 from app.core.storage import StorageError, get_storage
 from app.extensions import limiter
@@ -40,29 +40,10 @@ def _page_arg() -> int:
         return 1
 
 
-# Anonymous pages are cached whole, with these marks where each response needs its own values.
-_NONCE_MARK = Markup("<verdant:csp-nonce>")
-_CSRF_MARK = Markup("<verdant:csrf-token>")
-_MARKS = {"csp_nonce": lambda: _NONCE_MARK, "csrf_token": lambda: _CSRF_MARK}
-
-
-def _page_cacheable() -> bool:
-    # A flashed message belongs to one visitor's next page, so that page is rendered for them.
-    return _anonymous() and not session.get("_flashes")
-
-
-def _fill_marks(html: str) -> str:
-    # Marks are raw tags that sanitised or escaped user content can never contain.
-    nonce = current_app.jinja_env.globals["csp_nonce"]()
-    html = html.replace(_NONCE_MARK, nonce)
-    # Only pages with a form need a token; minting one would start a session for nothing.
-    return html.replace(_CSRF_MARK, generate_csrf()) if _CSRF_MARK in html else html
-
-
 def _cacheable(key: str, render: Callable[..., str]) -> str:
-    if not _page_cacheable():
+    if not page_cacheable():
         return render()
-    return _fill_marks(service.cached(key, lambda: render(**_MARKS)))
+    return fill_marks(service.cached(key, lambda: render(**MARKS)))
 
 
 def _list_page(key: str, template: str, query: Callable[[], dict], **context) -> str:
@@ -151,13 +132,13 @@ def post(slug):
             return {"redirect": service.current_slug_for(slug)}
         return {"html": _post_page(_article_parts(found), found.id, **overrides)}
 
-    cacheable = _page_cacheable()
-    outcome = service.cached(f"post:{slug}", lambda: render(**_MARKS)) if cacheable else render()
+    cacheable = page_cacheable()
+    outcome = service.cached(f"post:{slug}", lambda: render(**MARKS)) if cacheable else render()
     if "html" not in outcome:
         if outcome.get("redirect"):
             return redirect(url_for("blog.post", slug=outcome["redirect"]), 301)
         abort(404)
-    return _fill_marks(outcome["html"]) if cacheable else outcome["html"]
+    return fill_marks(outcome["html"]) if cacheable else outcome["html"]
 
 
 @bp.get("/blog/images/<uuid:image_id>")

@@ -3,46 +3,28 @@ import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, render_template, request
-from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import text
 
 from app.core.metrics import metrics_response
+from app.core.pagecache import cached_page
 from app.core.redis import get_redis
 from app.extensions import csrf, db, limiter
 
 bp = Blueprint("core", __name__)
-HOME_SECTION_TTL = 30
+HOME_TTL = 30
 log = logging.getLogger(__name__)
 
 
 @bp.get("/")
 def home():
-    sections = current_app.extensions.get("home_sections", [])
-    if current_user.is_authenticated:  # what members see may depend on who they are
-        html = [render_template(template, section=provide()) for template, provide in sections]
-    else:
-        html = _shared_sections(sections)
-    return render_template("core/home.html", sections=[Markup(h) for h in html])
+    def render(**marks) -> str:
+        sections = [Markup(render_template(template, section=provide()))
+                    for template, provide in current_app.extensions.get("home_sections", [])]
+        return render_template("core/home.html", sections=sections, **marks)
 
-
-def _shared_sections(sections) -> list[str]:
-    # Signed-out visitors all see the same lists, fetched in one round trip; half a minute of
-    # staleness is fine on a home page.
-    redis = get_redis()
-    keys = [f"verdant:home:{template}" for template, _ in sections]
-    cached = redis.mget(keys) if keys else []
-    html, missing = [], {}
-    for key, value, (template, provide) in zip(keys, cached, sections):
-        if value is None:
-            value = missing[key] = render_template(template, section=provide())
-        html.append(value.decode() if isinstance(value, bytes) else value)
-    if missing:
-        with redis.pipeline() as pipe:
-            for key, value in missing.items():
-                pipe.set(key, value, ex=HOME_SECTION_TTL)
-            pipe.execute()
-    return html
+    # Signed-out visitors all see the same page; half a minute of staleness is fine here.
+    return cached_page("home", "home", render, ttl=HOME_TTL)
 
 
 @bp.get("/healthz")

@@ -234,7 +234,7 @@ def test_behind_proxy_client_address_and_https_come_from_headers(make_app, caplo
     assert [r.ip for r in caplog.records if getattr(r, "event", None) == "csrf_failed"] == ["203.0.113.9"]
 
 
-def test_home_sections_for_visitors_are_rendered_once_then_cached(app, client):
+def test_home_for_visitors_is_rendered_once_then_cached_with_fresh_nonces(app, client):
     from jinja2 import ChoiceLoader, DictLoader
     calls = []
     original = app.jinja_env.loader
@@ -242,10 +242,22 @@ def test_home_sections_for_visitors_are_rendered_once_then_cached(app, client):
                                          original])
     app.extensions["home_sections"].append(("core/_test_section.html", lambda: calls.append(1) or {}))
     try:
-        first = client.get("/").text
-        second = client.get("/").text
+        first = client.get("/")
+        second = app.test_client().get("/")
     finally:
         app.extensions["home_sections"].pop()
         app.jinja_env.loader = original
-    assert "section 42" in first and "section 42" in second
+    assert "section 42" in first.text and "section 42" in second.text
     assert calls == [1]
+    for response in (first, second):
+        nonce = response.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+        assert response.text.count(f'nonce="{nonce}"') == response.text.count("<script") > 0
+    assert first.headers["Content-Security-Policy"] != second.headers["Content-Security-Policy"]
+
+
+def test_cached_login_page_gives_each_visitor_a_working_token(app, users):
+    from tests.conftest import AuthActions
+    app.test_client().get("/accounts/login")  # fills the cache
+    for _ in range(2):
+        visitor = app.test_client()
+        assert AuthActions(visitor).login().status_code == 303
