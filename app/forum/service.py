@@ -557,6 +557,18 @@ def public_recent_threads(limit: int = 5) -> list[Thread]:
         .order_by(Thread.last_post_at.desc()).limit(limit)))
 
 
+SITEMAP_LIMIT = 40_000  # a sitemap file holds 50,000 URLs; leave room for posts and species
+
+
+def sitemap_entries() -> list[tuple[str, datetime | None]]:
+    """Return (absolute URL, last activity) of every thread everyone may see, newest first."""
+    public = select(Category.id).where(Category.min_role.is_(None))
+    rows = db.session.execute(select(Thread.id, Thread.last_post_at).where(
+        Thread.hidden.is_(False), Thread.category_id.in_(public))
+        .order_by(Thread.last_post_at.desc()).limit(SITEMAP_LIMIT))
+    return [(url_for("forum.thread", thread_id=thread_id, _external=True), last) for thread_id, last in rows]
+
+
 def threads_by(user_id: uuid.UUID, viewer, limit: int = 30) -> list[Thread]:
     """Return visible threads a member started."""
     visible = [c.id for c in list_categories(viewer)]
