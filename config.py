@@ -83,6 +83,9 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True
+    SEARCH_RATE_LIMIT = _env("SEARCH_RATE_LIMIT", "60 per minute")  # per IP: every search hits the database
+    SEARCH_SUGGEST_RATE_LIMIT = _env("SEARCH_SUGGEST_RATE_LIMIT", "120 per minute")  # debounced typing
+    SEARCH_CACHE_TTL = _env_int("SEARCH_CACHE_TTL", 60)
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST = 65536
     LOGIN_MAX_FAILURES = 5

@@ -144,7 +144,7 @@ def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp, init_login
     from app.blog.views import bp as blog_bp, init_blog
     from app.core.views import bp as core_bp
-    from app.search.views import bp as search_bp
+    from app.search.views import bp as search_bp, register as register_search
     from app.species.views import bp as species_bp, register as register_species
     from app.forum.views import bp as forum_bp, init_app as init_forum
     from app.notifications.service import register as register_notification_cli
@@ -157,6 +157,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(species_bp)
     register_species(app)
     app.register_blueprint(search_bp)
+    register_search(app)
     app.register_blueprint(forum_bp)
     init_forum(app)
     app.register_blueprint(notifications_bp)

@@ -84,6 +84,7 @@ def bench_env(database_url: str, metrics_dir: str) -> dict:
     return {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "bench-only-secret",
             "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
             "SESSION_COOKIE_SECURE": "0", "RATELIMIT_DEFAULT": "100000000 per minute",
+            "SEARCH_RATE_LIMIT": "100000000 per minute", "SEARCH_SUGGEST_RATE_LIMIT": "100000000 per minute",
             "LOG_LEVEL": "WARNING", "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
             "FLASK_APP": "wsgi.py", "BENCH_FORUM_SUBJECT": "1"}
 

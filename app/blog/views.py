@@ -484,7 +484,7 @@ def init_blog(app) -> None:
     register_nav_link(app, "blog.index", "Blog")
     register_home_section(app, "blog/_home_section.html", _latest_posts)
     register_search_source(app, SearchSource(kind="post", label="Blog posts",
-                                             search=service.search_posts, order=20))
+                                             search=service.search_posts, order=20, models=(Post,)))
     register_discussable(app, "post", _resolve_post)
     register_seeder(app, "blog", seed_demo_posts)
     register_bench_seeder(app, "blog", seed_bench_posts)

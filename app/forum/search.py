@@ -5,6 +5,7 @@ from flask import Flask, url_for
 from markupsafe import escape
 
 from app.forum import service
+from app.forum.models import Category, Post, Thread
 from app.search.base import SearchHit, SearchSource, register_search_source
 
 
@@ -20,13 +21,15 @@ def search(query: str, limit: int, offset: int) -> tuple[list[SearchHit], int]:
     """Return matching threads as search hits, newest activity first."""
     threads, total = service.search_threads(query, limit, offset)
     words = query.split()[:5]
+    excerpts = service.first_post_excerpts(threads)
     hits = [SearchHit(kind="thread", title=t.title,
                       url=url_for("forum.thread", thread_id=t.id),
-                      snippet=_highlight(service.first_post_excerpt(t), words))
+                      snippet=_highlight(excerpts.get(t.id, ""), words))
             for t in threads]
     return hits, total
 
 
 def register(app: Flask) -> None:
     """Register the forum as a search source."""
-    register_search_source(app, SearchSource(kind="thread", label="Forum", search=search, order=30))
+    register_search_source(app, SearchSource(kind="thread", label="Forum", search=search, order=30,
+                                             models=(Category, Thread, Post)))

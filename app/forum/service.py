@@ -557,6 +557,18 @@ def public_recent_threads(limit: int = 5) -> list[Thread]:
         .order_by(Thread.last_post_at.desc()).limit(limit)))
 
 
+SITEMAP_LIMIT = 40_000  # a sitemap file holds 50,000 URLs; leave room for posts and species
+
+
+def sitemap_entries() -> list[tuple[str, datetime | None]]:
+    """Return (absolute URL, last activity) of every thread everyone may see, newest first."""
+    public = select(Category.id).where(Category.min_role.is_(None))
+    rows = db.session.execute(select(Thread.id, Thread.last_post_at).where(
+        Thread.hidden.is_(False), Thread.category_id.in_(public))
+        .order_by(Thread.last_post_at.desc()).limit(SITEMAP_LIMIT))
+    return [(url_for("forum.thread", thread_id=thread_id, _external=True), last) for thread_id, last in rows]
+
+
 def threads_by(user_id: uuid.UUID, viewer, limit: int = 30) -> list[Thread]:
     """Return visible threads a member started."""
     visible = [c.id for c in list_categories(viewer)]
@@ -709,6 +721,15 @@ def search_threads(query: str, limit: int, offset: int) -> tuple[list[Thread], i
     threads = list(db.session.scalars(base.order_by(Thread.last_post_at.desc())
                                       .limit(limit).offset(offset)))
     return threads, total
+
+
+def first_post_excerpts(threads: list[Thread], limit: int = 200) -> dict:
+    """Return each thread's opening post as one line of plain text, in one query, by thread id."""
+    if not threads:
+        return {}
+    rows = db.session.execute(select(Post.thread_id, Post.body).where(
+        Post.thread_id.in_([t.id for t in threads]), Post.number == 1))
+    return {thread_id: plain_text(body or "", limit) for thread_id, body in rows}
 
 
 def first_post_excerpt(thread: Thread, limit: int = 200) -> str:

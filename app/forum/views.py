@@ -13,7 +13,7 @@ from app.core.errors import error_response
 from app.core.fragments import cached_fragment
 from app.core.images import ImageRejected
 from app.core.registry import (register_bench_seeder, register_home_section, register_nav_link,
-                               register_seeder)
+                               register_seeder, register_sitemap_source)
 from app.core.security import roles_required
 from app.core.storage import StorageError, get_storage
 from app.extensions import db, limiter
@@ -521,6 +521,7 @@ def init_app(app: Flask) -> None:
     register_seeder(app, "forum", service.seed_categories)
     register_bench_seeder(app, "forum", seed_bench_thread)
     register_search(app)
+    register_sitemap_source(app, service.sitemap_entries)
     if app.config.get("BENCH_FORUM_SUBJECT"):
         from app.forum.bench import register_bench_subject
         register_bench_subject(app)

@@ -16,7 +16,7 @@ from redis.exceptions import LockError, RedisError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
 
-from app.core import messages
+from app.core import fragments, messages
 from app.core.images import CleanImage
 from app.core.models import utcnow
 from app.core.redis import get_queue, get_redis
@@ -522,11 +522,29 @@ def refresh(ident: Identification) -> Identification:
     return ident
 
 
+SPECIES_PHOTOS = 8
+
+
+def public_photos(species_id: uuid.UUID, limit: int = SPECIES_PHOTOS) -> list[tuple[uuid.UUID, int]]:
+    """Return (identification id, photo position) of the newest shared photos identified as this species."""
+    top = and_(IdentificationSuggestion.identification_id == Identification.id, IdentificationSuggestion.rank == 1)
+    rows = db.session.execute(
+        select(IdentificationImage.identification_id, IdentificationImage.position)
+        .join(Identification, Identification.id == IdentificationImage.identification_id)
+        .join(IdentificationSuggestion, top)
+        .where(IdentificationSuggestion.species_id == species_id, Identification.is_public.is_(True),
+               Identification.status.in_(("completed", "partial")))
+        .order_by(Identification.created_at.desc(), IdentificationImage.position)
+        .limit(limit))
+    return [(ident_id, position) for ident_id, position in rows]
+
+
 def set_public(ident: Identification, public: bool) -> None:
     """Share an identification with everyone, or make it private again."""
     ident.is_public = public
     db.session.commit()
     cache.delete(RECENT_PUBLIC_KEY)
+    fragments.invalidate("species")  # species pages show the public photos of their species
     log.info("identification visibility", extra={"event": "identification_shared",
                                                   "identification_id": str(ident.id), "outcome": str(public)})
 

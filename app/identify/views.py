@@ -250,6 +250,8 @@ def register(app) -> None:
                           lambda: {"identifications": service.recent_public()})
     register_discussable(app, "identification", _resolve_subject)
     register_bench_seeder(app, "identify", service.seed_bench_identifications)
+    # Species pages show shared photos without importing this domain.
+    app.jinja_env.globals["species_photos"] = service.public_photos
 
     @app.cli.command("fake-providers")
     def fake_providers_command():

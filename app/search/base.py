@@ -24,6 +24,7 @@ class SearchSource:
     label: str         # group heading, e.g. "Species"
     search: Callable[[str, int, int], tuple[list[SearchHit], int]]
     order: int = 100
+    models: tuple[type, ...] = ()  # writes to these make cached results of every source stale
 
 
 def register_search_source(app: Flask, source: SearchSource) -> None:

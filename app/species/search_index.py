@@ -20,7 +20,11 @@ UPDATE species AS s SET
       setweight(to_tsvector('simple', s.scientific_name), 'A')
    || setweight(to_tsvector('simple', coalesce({_PG_NAMES}, '') || ' ' || coalesce(s.synonyms::text, '')), 'B')
    || setweight(to_tsvector('simple', coalesce(s.family, '') || ' ' || coalesce(s.genus, '')), 'C')
-   || setweight(to_tsvector('english', coalesce(s.description, '') || ' ' || coalesce(s.care_notes, '')), 'D')
+   || setweight(to_tsvector('english', coalesce(s.description, '') || ' ' || coalesce(s.care_notes, '')), 'D'),
+  search_names_vector =
+      setweight(to_tsvector('simple', s.scientific_name), 'A')
+   || setweight(to_tsvector('simple', coalesce({_PG_NAMES}, '') || ' ' || coalesce(s.synonyms::text, '')), 'B')
+   || setweight(to_tsvector('simple', coalesce(s.family, '') || ' ' || coalesce(s.genus, '')), 'C')
 WHERE s.id IN :ids
 """).bindparams(bindparam("ids", expanding=True, type_=Uuid))
 _SQLITE_DELETE = text("DELETE FROM species_fts WHERE species_id IN :ids").bindparams(
@@ -35,31 +39,36 @@ SELECT s.id, s.scientific_name,
 FROM species s WHERE s.id IN :ids
 """).bindparams(bindparam("ids", expanding=True, type_=Uuid))
 
-# Candidates come from four index look-ups, each bounded, so a word found in every description
-# stays fast; then exact scientific name first (100), name matches, text rank, trigram closeness.
+# Candidates come from bounded index look-ups, so a word found in every description stays fast;
+# then exact scientific name first (100), name matches (5), text rank, trigram closeness. Name
+# matches use the names-only vector (revision 0007): the whole-document one would need a weight
+# filter that its GIN index cannot check.
 _PG_SEARCH = """
 WITH q AS (
   SELECT websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english', :q) AS tsq,
          to_tsquery('simple', :names) AS names
 ), candidates AS (
   SELECT id FROM species WHERE scientific_name = :exact
-  UNION (SELECT s.id FROM species s, q WHERE s.search_vector @@ q.names LIMIT :cap)
-  UNION (SELECT s.id FROM species s, q WHERE s.search_vector @@ q.tsq LIMIT :cap)
-  {fuzzy}
+  UNION (SELECT s.id FROM species s, q WHERE s.search_names_vector @@ q.names LIMIT :cap)
+  {more}
 )
 SELECT s.id,
        (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END)
-       + (CASE WHEN s.search_vector @@ q.names THEN 5 ELSE 0 END)
+       + (CASE WHEN s.search_names_vector @@ q.names THEN 5 ELSE 0 END)
        + ts_rank(s.search_vector, q.tsq || q.names, 1) * 10
        + word_similarity(:ql, s.search_names) AS score,
        count(*) OVER () AS total
 FROM candidates c JOIN species s ON s.id = c.id, q
 ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
 """
-# Trigram look-ups cost more than the text index, so they run only when text search found too
-# little: typos and partial Latin names. No LIMIT inside, or the planner picks a sequential scan.
-_PG_EXACT = text(_PG_SEARCH.format(fuzzy=""))
-_PG_FUZZY = text(_PG_SEARCH.format(fuzzy="UNION (SELECT s.id FROM species s WHERE :ql <% s.search_names)"))
+_PG_TEXT = "UNION (SELECT s.id FROM species s, q WHERE s.search_vector @@ q.tsq LIMIT :cap)"
+# Every name match outscores every text-only match, so when names alone fill the page the
+# whole-document look-up (thousands of rows for a word like "leaves") cannot change it and is
+# skipped. Trigram look-ups cost more still, so they run only when text search found too little:
+# typos and partial Latin names. No LIMIT inside, or the planner picks a sequential scan.
+_PG_NAMES_ONLY = text(_PG_SEARCH.format(more=""))
+_PG_EXACT = text(_PG_SEARCH.format(more=_PG_TEXT))
+_PG_FUZZY = text(_PG_SEARCH.format(more=_PG_TEXT + "\n  UNION (SELECT s.id FROM species s WHERE :ql <% s.search_names)"))
 _SQLITE_SEARCH = text("""
 WITH f AS (
   SELECT species_id, bm25(species_fts, 0, 10.0, 5.0, 2.0, 1.0) AS rank
@@ -79,7 +88,7 @@ def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
     if type_ == "table":
         return not (name or "").startswith("species_fts")
     if type_ == "column":
-        return name not in ("search_names", "search_vector")
+        return name not in ("search_names", "search_vector", "search_names_vector")
     if type_ == "index":
         return not (name or "").startswith("ix_species_search_")
     return True
@@ -116,8 +125,10 @@ def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[
     if conn.dialect.name == "postgresql":
         plain = " ".join(terms)
         params = {"q": q, "ql": plain.lower(), "exact": exact, "cap": CANDIDATE_CAP,
-                  "names": " & ".join(f"{t.lower()}:*ABC" for t in terms), "limit": limit, "offset": offset}
-        rows = conn.execute(_PG_EXACT, params).all()
+                  "names": " & ".join(f"{t.lower()}:*" for t in terms), "limit": limit, "offset": offset}
+        rows = conn.execute(_PG_NAMES_ONLY, params).all()
+        if not rows or rows[0].total < offset + limit:
+            rows = conn.execute(_PG_EXACT, params).all()
         if offset == 0 and len(rows) < limit:
             rows = conn.execute(_PG_FUZZY, params).all()
     else:

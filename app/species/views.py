@@ -105,7 +105,7 @@ def register(app: Flask) -> None:
     register_nav_link(app, "species.browse", "Species")
     register_home_section(app, "species/_home_popular.html", service.home_popular)
     register_search_source(app, SearchSource(kind="species", label="Species", search=service.search_species,
-                                             order=10))
+                                             order=10, models=(Species, SpeciesCommonName)))
     register_discussable(app, "species", service.resolve_discussable)
     register_seeder(app, "species", service.load_starter_catalogue)
     register_bench_seeder(app, "species", bench.seed_bench_species)
