@@ -10,6 +10,11 @@ import pytest
 from werkzeug.serving import make_server
 
 _TMP = tempfile.mkdtemp(prefix="verdant-tests-")
+# This run's temporary files (uploads spool there) stay apart from any other process's, so
+# "no verdant-upload-* file left behind" is checked against this run alone.
+_SPOOL = os.path.join(_TMP, "spool")
+os.makedirs(_SPOOL)
+tempfile.tempdir = _SPOOL
 # Set before config.py is imported: Config reads the environment once.
 os.environ.setdefault("VERDANT_INSTANCE_DIR", _TMP)
 os.environ["VERDANT_ENV"] = "testing"
