@@ -232,3 +232,23 @@ def test_behind_proxy_client_address_and_https_come_from_headers(make_app, caplo
     assert response.status_code == 400  # no CSRF token: refused, and logged with the real client
     assert "Strict-Transport-Security" in response.headers
     assert [r.ip for r in caplog.records if getattr(r, "event", None) == "csrf_failed"] == ["203.0.113.9"]
+
+
+def test_real_redis_client_waits_for_a_capped_blocking_pool():
+    import redis
+
+    from app.core.redis import connect_redis
+    client = connect_redis("redis://127.0.0.1:6379/8", max_connections=150, pool_timeout=3)
+    pool = client.connection_pool
+    assert isinstance(pool, redis.BlockingConnectionPool)
+    assert pool.max_connections == 150 and pool.timeout == 3
+
+
+def test_in_process_redis_is_kept_without_a_url():
+    import fakeredis
+
+    from app.core.redis import connect_redis
+    client = connect_redis(None, max_connections=5)
+    assert isinstance(client, fakeredis.FakeRedis)
+    client.set("k", "v")
+    assert client.get("k") == b"v"
