@@ -16,7 +16,7 @@ from typing import Any
 from flask import current_app
 from redis.exceptions import LockError, RedisError
 from sqlalchemy import and_, inspect, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
 from app.core.images import CleanImage
@@ -571,14 +571,15 @@ def get_visible(ident_id: uuid.UUID, user_id: uuid.UUID | None, session_key: str
     """Return the identification if the user owns it (or it is public), else None.
 
     current=True reads its latest state (a job in another process may have changed it) with its photos,
-    suggestions and their species in one round of queries, and sweeps it if it is stuck.
+    suggestions and their species in one query, and sweeps it if it is stuck.
     """
     if current:
         query = (select(Identification).where(Identification.id == ident_id)
-                 .options(selectinload(Identification.images),
-                          selectinload(Identification.suggestions).joinedload(IdentificationSuggestion.species))
+                 .options(joinedload(Identification.images),
+                          joinedload(Identification.suggestions).joinedload(IdentificationSuggestion.species))
                  .execution_options(populate_existing=True))
-        ident = db.session.scalar(query)
+        # One round trip: a handful of photos times five suggestions is a small join.
+        ident = db.session.scalars(query).unique().one_or_none()
     else:
         ident = db.session.get(Identification, ident_id)
     if ident is None or not (can_see(ident, user_id, session_key) or (allow_public and ident.is_public)):
