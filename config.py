@@ -32,6 +32,10 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'verdant.db'}")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = _env("REDIS_URL")
+    # Per process. Past it a request waits (up to REDIS_POOL_TIMEOUT s) for a free connection rather than
+    # failing, which is what hundreds of concurrent gevent requests need.
+    REDIS_MAX_CONNECTIONS = _env_int("REDIS_MAX_CONNECTIONS", 200)
+    REDIS_POOL_TIMEOUT = _env_int("REDIS_POOL_TIMEOUT", 5)
     RQ_QUEUES = ("fast", "slow")
     RQ_ASYNC = True
     EMBEDDED_WORKER = _env_bool("EMBEDDED_WORKER", True)
@@ -57,6 +61,7 @@ class Config:
     IDENTIFY_CACHE_SECONDS = 24 * 3600
     IDENTIFY_LOCK_SECONDS = _env_int("IDENTIFY_LOCK_SECONDS", 60)  # outlives both provider timeouts
     IDENTIFY_STUCK_SECONDS = _env_int("IDENTIFY_STUCK_SECONDS", 300)
+    IDENTIFY_SWEEP_SECONDS = _env_int("IDENTIFY_SWEEP_SECONDS", 60)  # how often workers look for stuck ones
     IDENTIFY_JOB_TIMEOUT = _env_int("IDENTIFY_JOB_TIMEOUT", 120)
     IDENTIFY_SOCKET_SECONDS = _env_int("IDENTIFY_SOCKET_SECONDS", 600)
 

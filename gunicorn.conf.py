@@ -1,8 +1,17 @@
-"""gunicorn settings: threaded workers by default; gevent where many progress WebSockets stay open.
+"""gunicorn settings. Production runs gevent workers (the Procfile sets GUNICORN_WORKER_CLASS=gevent).
 
-Each open identification-progress socket occupies its handler for as long as it is open. Under gthread that
-is one of WEB_CONCURRENCY x GUNICORN_THREADS threads; under gevent (GUNICORN_WORKER_CLASS=gevent) it is a
-greenlet, so hundreds of sockets cost memory, not workers. bench/identify.py runs with gevent.
+Why gevent: an identification's progress WebSocket stays open for the whole job (and up to
+IDENTIFY_SOCKET_SECONDS). Under gthread each open socket pins one of WEB_CONCURRENCY x GUNICORN_THREADS
+threads, so 500 sockets would need 500 threads; under gevent a socket is a greenlet waiting on Redis
+pub/sub, so hundreds cost memory, not workers, and page requests keep being served beside them.
+bench/identify.py measures exactly this (2 gevent workers, 500 sockets held while the home page is
+load-tested). Use WEB_CONCURRENCY = cores; GUNICORN_WORKER_CONNECTIONS bounds greenlets per worker.
+Redis (REDIS_MAX_CONNECTIONS, a blocking pool) and SQLAlchemy's pool bound what those greenlets hold at
+once: past the cap a request waits for a connection instead of failing.
+
+The default stays gthread for `flask`-less local runs and bench/pages.py's long-standing baseline; a
+split (pages on gthread, /identifications/<id>/ws routed by the proxy to a gevent process) also works,
+since sockets and jobs meet only through Redis.
 """
 import os
 

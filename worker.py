@@ -2,7 +2,7 @@
 import sys
 
 from app import create_app
-from app.core.worker import make_worker
+from app.core.worker import arm_periodic_jobs, make_worker
 
 
 def main() -> int:
@@ -11,6 +11,7 @@ def main() -> int:
         print("REDIS_URL is not set: without it jobs run in the web process's embedded worker.",
               file=sys.stderr)
         return 2
+    arm_periodic_jobs(app)
     with app.app_context():
         make_worker(app).work(with_scheduler=True)
     return 0

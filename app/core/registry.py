@@ -42,3 +42,8 @@ def register_bench_seeder(app: Flask, name: str, seed: Callable[[], str]) -> Non
 def register_sitemap_source(app: Flask, provide: Callable) -> None:
     """Add pages to /sitemap.xml: `provide()` returns (absolute URL, last change or None) pairs."""
     app.extensions.setdefault("sitemap_sources", []).append(provide)
+
+
+def register_periodic_job(app: Flask, name: str, run: Callable[[], object], seconds: int) -> None:
+    """Have the workers run `run` every `seconds` seconds (on the slow queue, one chain per Redis)."""
+    app.extensions.setdefault("periodic_jobs", {})[name] = (run, seconds)

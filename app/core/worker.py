@@ -49,8 +49,16 @@ def make_worker(app: Flask, cls: type[AppWorker] = AppWorker) -> AppWorker:
     return worker
 
 
+def arm_periodic_jobs(app: Flask) -> list[str]:
+    """Queue the first run of every registered periodic job that is not already pending."""
+    from app.core.jobs import schedule_periodic_jobs
+    with app.app_context():
+        return schedule_periodic_jobs()
+
+
 def start_embedded_worker(app: Flask) -> list[threading.Thread]:
     """Start a worker and a scheduler in daemon threads of this process."""
+    arm_periodic_jobs(app)
     worker = make_worker(app, ThreadWorker)
     scheduler = ThreadScheduler(list(app.config["RQ_QUEUES"]), connection=app.extensions["redis"],
                                 interval=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -13,8 +15,8 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, inspect, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
 from app.core.images import CleanImage
@@ -27,7 +29,7 @@ from app.identify.metrics import CACHE, IDENTIFICATIONS
 from app.identify.models import FINAL_STATUSES, Identification, IdentificationImage, IdentificationSuggestion
 from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
-from app.species.service import get_or_create_species, record_identification
+from app.species.service import SpeciesFacts, count_identification, species_ids_for
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,7 @@ def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Se
     take_quota(quota_subject)
     ident = Identification(id=uuid.uuid4(), owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=entry["cache_key"], latitude=latitude, longitude=longitude, demo=is_demo(),
-                           providers=configured_providers())
+                           providers=configured_providers(), suggestions=[])
     for position, (image, organ) in enumerate(zip(entry["images"], organs, strict=True)):
         ident.images.append(IdentificationImage(position=position, organ=organ, **image))
     db.session.add(ident)
@@ -166,9 +168,9 @@ def take_quota(subject: str) -> None:
     """Count one identification against today's quota; raise QuotaExceeded past UPLOAD_QUOTA."""
     key = f"{QUOTA_PREFIX}{subject}:{utcnow():%Y-%m-%d}"
     redis = get_redis()
-    used = redis.incr(key)
-    if used == 1:
-        redis.expire(key, 25 * 3600)
+    # One round trip: the key names its day, so renewing its expiry on every use is harmless.
+    with redis.pipeline(transaction=False) as pipe:
+        used, _ = pipe.incr(key).expire(key, 25 * 3600).execute()
     if used > current_app.config["UPLOAD_QUOTA"]:
         redis.decr(key)
         raise QuotaExceeded()
@@ -189,18 +191,21 @@ def channel(ident_id: uuid.UUID | str) -> str:
 def publish_event(ident_id: uuid.UUID | str, event: str, provider: str | None = None) -> None:
     """Record a provider's step and publish one progress event; never fail the job over Redis."""
     try:
-        redis = get_redis()
-        if provider:
-            key = PROGRESS_PREFIX + str(ident_id)
-            redis.hset(key, provider, event)
-            redis.expire(key, PROGRESS_TTL)
-        redis.publish(channel(ident_id), json.dumps({"event": event, "provider": provider}))
+        with get_redis().pipeline(transaction=False) as pipe:
+            if provider:
+                key = PROGRESS_PREFIX + str(ident_id)
+                pipe.hset(key, provider, event)
+                pipe.expire(key, PROGRESS_TTL)
+            pipe.publish(channel(ident_id), json.dumps({"event": event, "provider": provider}))
+            pipe.execute()
     except RedisError:
         log.warning("progress event lost", extra={"event": "identify_event_lost", "step": event})
 
 
 def provider_steps(ident: Identification) -> list[tuple[str, str]]:
-    """Return (provider label, step) for each provider this identification calls."""
+    """Return (provider label, step) for each provider this identification calls (none once it is final)."""
+    if ident.is_final:
+        return []
     try:
         raw = get_redis().hgetall(PROGRESS_PREFIX + str(ident.id))
     except RedisError:
@@ -303,9 +308,50 @@ class _Calls:
     errors: dict[str, ProviderError]
 
 
+# Provider clients kept between jobs, so their HTTP sessions keep warm (TLS) connections to the APIs.
+_IDLE_PROVIDERS: dict[tuple, list[dict[str, Any]]] = {}
+_IDLE_LOCK = threading.Lock()
+_IDLE_SETS_PER_KEY = 4
+_IDLE_KEYS = 8
+_PROVIDER_SETTINGS = ("PLANTID_", "PLANTNET_", "PROVIDER_", "BREAKER_")
+
+
+def _providers_key() -> tuple:
+    config = current_app.config
+    settings = tuple(sorted((k, repr(v)) for k, v in config.items() if k.startswith(_PROVIDER_SETTINGS)))
+    return os.getpid(), id(get_redis()), settings
+
+
+def _take_providers(key: tuple) -> dict[str, Any]:
+    with _IDLE_LOCK:
+        idle = _IDLE_PROVIDERS.get(key)
+        if idle:
+            return idle.pop()
+    return build_providers(current_app.config, get_redis())
+
+
+def _give_back_providers(key: tuple, providers: dict[str, Any]) -> None:
+    with _IDLE_LOCK:
+        if key not in _IDLE_PROVIDERS and len(_IDLE_PROVIDERS) >= _IDLE_KEYS:
+            # Settings changed (tests, a config reload): forget the old clients rather than grow.
+            stale = [p for sets in _IDLE_PROVIDERS.values() for p in sets]
+            _IDLE_PROVIDERS.clear()
+        else:
+            stale = []
+        idle = _IDLE_PROVIDERS.setdefault(key, [])
+        if len(idle) < _IDLE_SETS_PER_KEY:
+            idle.append(providers)
+        else:
+            stale.append(providers)
+    for old in stale:
+        for provider in old.values():
+            provider.close()
+
+
 def _call_providers(ident: Identification) -> _Calls:
     """Call every configured provider at once; only the provider calls run in the pool's threads."""
-    providers = build_providers(current_app.config, get_redis())
+    key = _providers_key()
+    providers = _take_providers(key)
     storage = get_storage()
     images = [ImageInput(storage.open(image.storage_key), image.organ, image.content_type)
               for image in ident.images]
@@ -331,8 +377,7 @@ def _call_providers(ident: Identification) -> _Calls:
                     errors[name] = ProviderError(name, "bad_response", message=repr(exc)[:200])
                     publish_event(ident.id, "failed", name)
     finally:
-        for provider in providers.values():
-            provider.close()
+        _give_back_providers(key, providers)
     results.sort(key=lambda r: r.provider)
     return _Calls(results, errors)
 
@@ -411,18 +456,21 @@ def _finish(ident: Identification, calls: _Calls) -> None:
 
 
 def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: bool) -> None:
-    """Store the suggestions, link their species, mark the identification final and announce it."""
-    merged = [MergedSuggestion.from_dict(s) for s in payload.get("suggestions", [])]
+    """Store the suggestions, link their species, mark the identification final and announce it.
+
+    One transaction: the species are looked up together (and new ones added) beside the result.
+    """
+    merged = [MergedSuggestion.from_dict(s) for s in payload.get("suggestions", [])][:KEPT_SUGGESTIONS]
     failed = list(payload.get("failed") or [])
-    # Species first: get_or_create_species commits (and may roll back a lost race) on its own.
-    species_ids = []
-    for suggestion in merged[:KEPT_SUGGESTIONS]:
-        species = get_or_create_species(suggestion.scientific_name, authorship=suggestion.authorship,
-                                        family=suggestion.family, genus=suggestion.genus,
-                                        common_names=suggestion.common_names)
-        species_ids.append(species.id if species else None)
-    ident.suggestions = []
-    db.session.flush()
+    facts = [SpeciesFacts(m.scientific_name, authorship=m.authorship, family=m.family, genus=m.genus,
+                          common_names=tuple(m.common_names)) for m in merged]
+    # A new (cache-hit) row is inserted once, already final, rather than inserted and then updated.
+    with db.session.no_autoflush:
+        species_ids = species_ids_for(facts)
+    if "suggestions" in inspect(ident).unloaded or ident.suggestions:
+        # A retried job may have stored suggestions before.
+        ident.suggestions = []
+        db.session.flush()
     for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1):
         ident.suggestions.append(IdentificationSuggestion(
             rank=rank, species_id=species_id, scientific_name=suggestion.scientific_name,
@@ -440,12 +488,15 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     ident.status = "partial" if failed else "completed"
     ident.from_cache = from_cache
     ident.finished_at = utcnow()
+    top_species = species_ids[0] if species_ids else None
+    if top_species:
+        count_identification(top_species)
     db.session.commit()
-    if ident.suggestions and ident.suggestions[0].species_id:
-        record_identification(ident.suggestions[0].species_id)
-        _enqueue_enrichment(ident.suggestions[0].species_id)
-    IDENTIFICATIONS.labels(ident.status).inc()
     publish_event(ident.id, "completed")
+    IDENTIFICATIONS.labels(ident.status).inc()
+    if top_species:
+        fragments.invalidate("species")  # counts shown on species pages
+        _enqueue_enrichment(top_species)
 
 
 def _fail(ident: Identification, message: str) -> None:
@@ -494,6 +545,18 @@ def sweep_if_stuck(ident: Identification) -> bool:
     return True
 
 
+def sweep_stuck_identifications(limit: int = 100) -> int:
+    """Mark failed every identification queued or running too long (a dead worker); return how many."""
+    cutoff = utcnow() - timedelta(seconds=current_app.config["IDENTIFY_STUCK_SECONDS"])
+    query = (select(Identification)
+             .where(Identification.status.in_(("queued", "running")), Identification.updated_at < cutoff)
+             .order_by(Identification.updated_at).limit(limit))
+    swept = sum(1 for ident in db.session.scalars(query).all() if sweep_if_stuck(ident))
+    if swept:
+        log.info("stuck identifications swept", extra={"event": "identification_sweep", "count": swept})
+    return swept
+
+
 # ---- reading -------------------------------------------------------------------------------------
 
 def can_see(ident: Identification, user_id: uuid.UUID | None, session_key: str | None) -> bool:
@@ -504,14 +567,26 @@ def can_see(ident: Identification, user_id: uuid.UUID | None, session_key: str |
 
 
 def get_visible(ident_id: uuid.UUID, user_id: uuid.UUID | None, session_key: str | None,
-                *, allow_public: bool = True) -> Identification | None:
-    """Return the identification if the user owns it (or it is public), else None."""
-    ident = db.session.get(Identification, ident_id)
-    if ident is None:
+                *, allow_public: bool = True, current: bool = False) -> Identification | None:
+    """Return the identification if the user owns it (or it is public), else None.
+
+    current=True reads its latest state (a job in another process may have changed it) with its photos,
+    suggestions and their species in one query, and sweeps it if it is stuck.
+    """
+    if current:
+        query = (select(Identification).where(Identification.id == ident_id)
+                 .options(joinedload(Identification.images),
+                          joinedload(Identification.suggestions).joinedload(IdentificationSuggestion.species))
+                 .execution_options(populate_existing=True))
+        # One round trip: a handful of photos times five suggestions is a small join.
+        ident = db.session.scalars(query).unique().one_or_none()
+    else:
+        ident = db.session.get(Identification, ident_id)
+    if ident is None or not (can_see(ident, user_id, session_key) or (allow_public and ident.is_public)):
         return None
-    if can_see(ident, user_id, session_key) or (allow_public and ident.is_public):
-        return ident
-    return None
+    if current:
+        sweep_if_stuck(ident)
+    return ident
 
 
 def refresh(ident: Identification) -> Identification:

@@ -45,8 +45,9 @@ def _limit_key() -> str:
     return f"user:{current_user.id}" if current_user.is_authenticated else get_remote_address()
 
 
-def _visible_or_404(ident_id: uuid.UUID, *, allow_public: bool = True):
-    ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=allow_public)
+def _visible_or_404(ident_id: uuid.UUID, *, allow_public: bool = True, current: bool = False):
+    ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=allow_public,
+                                current=current)
     if ident is None:
         abort(404)
     return ident
@@ -113,7 +114,7 @@ def submit():
 
 @bp.get("/identifications/<uuid:ident_id>")
 def detail(ident_id):
-    ident = service.refresh(_visible_or_404(ident_id))
+    ident = _visible_or_404(ident_id, current=True)
     owner = service.can_see(ident, _user_id(), session.get(SESSION_KEY))
     template = "identify/_progress.html" if wants_fragment() else "identify/identification.html"
     # Werkzeug builds websocket rules as ws:// URLs; the ws extension resolves a path to ws: or wss: itself.
@@ -242,7 +243,7 @@ def history():
 def register(app) -> None:
     """Add identification to the nav, the home page, the forum's subjects and the CLI."""
     from app.core.registry import (register_bench_seeder, register_discussable, register_home_section,
-                                   register_nav_link)
+                                   register_nav_link, register_periodic_job)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096, "ping_interval": 25})
     app.extensions["identify_sockets_redis"] = _socket_redis(app.extensions["redis"])
     register_nav_link(app, "identify.upload", "Identify")
@@ -252,6 +253,9 @@ def register(app) -> None:
     register_bench_seeder(app, "identify", service.seed_bench_identifications)
     # Species pages show shared photos without importing this domain.
     app.jinja_env.globals["species_photos"] = service.public_photos
+    # Reading a stuck identification sweeps it too; this catches the ones nobody is looking at.
+    register_periodic_job(app, "identify-sweep", service.sweep_stuck_identifications,
+                          app.config["IDENTIFY_SWEEP_SECONDS"])
 
     @app.cli.command("fake-providers")
     def fake_providers_command():

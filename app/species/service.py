@@ -58,23 +58,79 @@ def get_or_create_species(scientific_name: str, *, authorship: str | None = None
     return species
 
 
-def record_identification(species_id: uuid.UUID) -> None:
-    """Count one identification of a species, in total and for today."""
+@dataclass(frozen=True)
+class SpeciesFacts:
+    """What a provider told us about a species, enough to add it to the catalogue."""
+
+    scientific_name: str
+    authorship: str | None = None
+    family: str | None = None
+    genus: str | None = None
+    common_names: tuple[str, ...] = ()
+
+
+def species_ids_for(facts: Iterable[SpeciesFacts], lang: str = "en") -> list[uuid.UUID | None]:
+    """Return the species id for each entry, adding the missing species; flushed, never committed.
+
+    One query finds the known names; new species go in under savepoints, so a lost race (another
+    process added the same name) costs a re-read, not the caller's transaction.
+    """
+    facts = list(facts)
+    names = [normalise_scientific_name(f.scientific_name) for f in facts]
+    wanted = {n for n in names if n}
+    known: dict[str, uuid.UUID] = {}
+    if wanted:
+        rows = db.session.execute(select(Species.scientific_name, Species.id)
+                                  .where(Species.scientific_name.in_(wanted)))
+        known = {name: species_id for name, species_id in rows}
+    for fact, name in zip(facts, names, strict=True):
+        if not name or name in known:
+            continue
+        species = Species(scientific_name=name, slug=slugify_name(name), authorship=fact.authorship,
+                          family=fact.family, genus=fact.genus or name.split(" ")[0])
+        species.common_names = [SpeciesCommonName(name=n, lang=lang, position=i)
+                                for i, n in enumerate(dict.fromkeys(fact.common_names))]
+        try:
+            with db.session.begin_nested():
+                db.session.add(species)
+        except IntegrityError:
+            found = find_species(name)
+            if found is not None:
+                known[name] = found.id
+            continue
+        known[name] = species.id
+        log.info("species created", extra={"event": "species_created", "species": name})
+    return [known.get(name) for name in names]
+
+
+def count_identification(species_id: uuid.UUID) -> None:
+    """Count one identification of a species, in total and for today, in the caller's transaction.
+
+    The caller commits, then calls fragments.invalidate("species") (species pages show the counts).
+    """
     today = utcnow().date()
     db.session.execute(update(Species).where(Species.id == species_id)
                        .values(identification_count=Species.identification_count + 1))
-    updated = db.session.execute(
-        update(SpeciesDailyCount)
-        .where(SpeciesDailyCount.species_id == species_id, SpeciesDailyCount.day == today)
-        .values(count=SpeciesDailyCount.count + 1)).rowcount
-    if not updated:
-        db.session.add(SpeciesDailyCount(species_id=species_id, day=today, count=1))
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        record_identification(species_id)
-        return
+    for _ in range(2):
+        updated = db.session.execute(
+            update(SpeciesDailyCount)
+            .where(SpeciesDailyCount.species_id == species_id, SpeciesDailyCount.day == today)
+            .values(count=SpeciesDailyCount.count + 1)).rowcount
+        if updated:
+            return
+        try:
+            # A concurrent first count of the day wins the insert; the second pass updates its row.
+            with db.session.begin_nested():
+                db.session.add(SpeciesDailyCount(species_id=species_id, day=today, count=1))
+            return
+        except IntegrityError:
+            continue
+
+
+def record_identification(species_id: uuid.UUID) -> None:
+    """Count one identification of a species, in total and for today."""
+    count_identification(species_id)
+    db.session.commit()
     fragments.invalidate("species")  # counts shown on species pages
 
 

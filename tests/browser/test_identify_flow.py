@@ -64,3 +64,26 @@ def test_photo_to_result_without_reloading(page, live_server, app, app_ctx, fake
         assert page.evaluate("window.notReloaded === true")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
+
+
+def test_progress_stops_polling_once_the_socket_is_open(page, live_server, app, app_ctx, fake_providers,
+                                                         queued_only, tmp_path):
+    if not page.js_enabled:
+        pytest.skip("without JavaScript the page refreshes itself; there is no socket")
+    photo = tmp_path / "fern.jpg"
+    photo.write_bytes(images.jpeg(1200, 900, color=(20, 120, 40)))
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if request.url.endswith("/progress") else None)
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.goto(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.get_by_role("button", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identifications/*")
+    # The socket's first state replaces the region with one that no longer polls.
+    page.wait_for_function("!document.querySelector('.identify-progress[hx-trigger=\"every 1s\"]')", timeout=10_000)
+    assert sockets
+    polls.clear()
+    page.wait_for_timeout(2500)
+    assert polls == []
+    assert page.locator(".identify-progress").get_attribute("data-status") == "queued"

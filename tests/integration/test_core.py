@@ -261,3 +261,23 @@ def test_cached_login_page_gives_each_visitor_a_working_token(app, users):
     for _ in range(2):
         visitor = app.test_client()
         assert AuthActions(visitor).login().status_code == 303
+
+
+def test_real_redis_client_waits_for_a_capped_blocking_pool():
+    import redis
+
+    from app.core.redis import connect_redis
+    client = connect_redis("redis://127.0.0.1:6379/8", max_connections=150, pool_timeout=3)
+    pool = client.connection_pool
+    assert isinstance(pool, redis.BlockingConnectionPool)
+    assert pool.max_connections == 150 and pool.timeout == 3
+
+
+def test_in_process_redis_is_kept_without_a_url():
+    import fakeredis
+
+    from app.core.redis import connect_redis
+    client = connect_redis(None, max_connections=5)
+    assert isinstance(client, fakeredis.FakeRedis)
+    client.set("k", "v")
+    assert client.get("k") == b"v"

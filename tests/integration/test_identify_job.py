@@ -280,3 +280,54 @@ def test_same_bytes_with_another_organ_are_cleaned_again(client, ready):
     post_upload(client, [photo], organ="flower")
     first, second = _only()
     assert second.images[0].storage_key != first.images[0].storage_key
+
+
+def test_cache_hit_inserts_its_row_once_already_final(app, client, ready):
+    from sqlalchemy import event
+    post_upload(client, [images.jpeg()])
+    statements = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        post_upload(client, [images.jpeg()])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    second = _only()[1]
+    assert second.status == "completed" and second.from_cache
+    assert not [s for s in statements if s.startswith("UPDATE identification ")]
+    assert not [s for s in statements if s.startswith("SELECT identification_suggestion")]
+
+
+def test_sweep_fails_only_identifications_stuck_past_the_limit(app, client, ready):
+    post_upload(client, [images.jpeg(color=(1, 2, 3))])
+    post_upload(client, [images.jpeg(color=(200, 2, 3))])
+    stuck, recent = _only()
+    stuck.status, recent.status = "running", "queued"
+    db.session.commit()
+    db.session.execute(Identification.__table__.update().where(Identification.id == stuck.id)
+                       .values(updated_at=utcnow() - timedelta(hours=1)))
+    db.session.commit()
+    assert service.sweep_stuck_identifications() == 1
+    db.session.expire_all()
+    assert stuck.status == "failed" and stuck.error == messages.IDENTIFY_STUCK
+    assert recent.status == "queued"
+
+
+def test_provider_clients_are_reused_between_jobs(client, ready, monkeypatch):
+    built = []
+    real = service.build_providers
+
+    def counting(settings, redis):
+        built.append(1)
+        return real(settings, redis)
+
+    monkeypatch.setattr(service, "build_providers", counting)
+    monkeypatch.setattr(service, "_IDLE_PROVIDERS", {})
+    post_upload(client, [images.jpeg(color=(10, 200, 10))])
+    post_upload(client, [images.jpeg(color=(200, 10, 200))])
+    assert [i.status for i in _only()] == ["completed", "completed"]
+    assert ready.hits("plantid") == 2 and ready.hits("plantnet") == 2
+    assert built == [1]

@@ -95,6 +95,34 @@ def test_socket_relays_progress_until_completed(app, live_server, ready):
     assert len(messages) >= 2
 
 
+def _queued_upload(app, live_server, session):
+    ident_id = _upload(live_server, session, images.jpeg(color=(90, 40, 10)))
+    ident = db.session.get(Identification, __import__("uuid").UUID(ident_id))
+    ident.status = "queued"
+    db.session.commit()
+    return ident_id
+
+
+def test_socket_state_replaces_polling_with_a_fetch_on_close(app, live_server, ready):
+    session = requests.Session()
+    ident_id = _queued_upload(app, live_server, session)
+    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    try:
+        first = ws.receive(timeout=5)
+    finally:
+        _close(ws)
+    assert 'data-status="queued"' in first
+    assert "every 1s" not in first
+    assert 'hx-trigger="htmx:wsClose from:closest [ws-connect]"' in first
+
+
+def test_progress_page_polls_until_the_socket_answers(app, live_server, ready):
+    session = requests.Session()
+    ident_id = _queued_upload(app, live_server, session)
+    page = session.get(f"{live_server}/identifications/{ident_id}", timeout=10).text
+    assert 'hx-trigger="every 1s"' in page and "ws-connect=" in page
+
+
 def _run_in_context(app, ident_id):
     with app.app_context():
         service.run_identification(ident_id)

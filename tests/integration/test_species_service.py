@@ -20,3 +20,23 @@ def test_record_identification_counts_total_and_today(app_ctx):
     db.session.refresh(species)
     assert species.identification_count == 2
     assert db.session.query(SpeciesDailyCount).one().count == 2
+
+
+def test_species_ids_for_reuses_known_and_adds_missing_in_order(app_ctx):
+    known = service.get_or_create_species("Ficus lyrata")
+    ids = service.species_ids_for([service.SpeciesFacts("Monstera deliciosa Liebm.", family="Araceae",
+                                                        common_names=("Swiss cheese plant",)),
+                                   service.SpeciesFacts("ficus  LYRATA")])
+    db.session.commit()
+    added = service.find_species("Monstera deliciosa")
+    assert ids == [added.id, known.id]
+    assert added.family == "Araceae" and added.common_name == "Swiss cheese plant"
+
+
+def test_count_identification_is_undone_with_the_callers_transaction(app_ctx):
+    species = service.get_or_create_species("Ficus lyrata")
+    service.count_identification(species.id)
+    db.session.rollback()
+    db.session.refresh(species)
+    assert species.identification_count == 0
+    assert db.session.query(SpeciesDailyCount).count() == 0

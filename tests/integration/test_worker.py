@@ -58,3 +58,69 @@ def test_worker_process_runs_jobs_on_real_redis(app):
         worker.terminate()
         output = worker.communicate(timeout=20)[0]
     assert worker.returncode in (0, -15), output
+
+
+def test_periodic_jobs_are_armed_once_per_redis(app_ctx):
+    from rq.registry import ScheduledJobRegistry
+
+    from app.core.jobs import PERIODIC_KEY, run_periodic, schedule_periodic_jobs
+    from app.core.redis import get_queue, get_redis
+    get_redis().delete(PERIODIC_KEY.format("identify-sweep"))
+    registry = ScheduledJobRegistry(queue=get_queue("slow"))
+    before = set(registry.get_job_ids())
+    assert schedule_periodic_jobs() == ["identify-sweep"]
+    assert schedule_periodic_jobs() == []
+    new = [get_queue("slow").fetch_job(job_id) for job_id in set(registry.get_job_ids()) - before]
+    assert [(job.func, job.args) for job in new] == [(run_periodic, ("identify-sweep",))]
+
+
+def test_periodic_job_queues_its_next_run_even_when_it_fails(app_ctx, monkeypatch):
+    from rq.registry import ScheduledJobRegistry
+
+    from app.core.jobs import PERIODIC_KEY, run_periodic
+    from app.core.redis import get_queue, get_redis
+
+    def broken():
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(app_ctx.extensions["periodic_jobs"], "identify-sweep", (broken, 60))
+    get_redis().set(PERIODIC_KEY.format("identify-sweep"), "1", ex=180)
+    registry = ScheduledJobRegistry(queue=get_queue("slow"))
+    before = len(registry)
+    with pytest.raises(RuntimeError):
+        run_periodic("identify-sweep")
+    assert len(registry) == before + 1
+    assert 170 < get_redis().ttl(PERIODIC_KEY.format("identify-sweep")) <= 180
+
+
+def test_workers_sweep_stuck_identifications_on_a_schedule(monkeypatch, make_app, app):
+    from datetime import timedelta
+
+    from app.core import messages
+    from app.core.models import utcnow
+    from app.core.worker import ThreadScheduler, ThreadWorker, arm_periodic_jobs, make_worker
+    from app.extensions import db
+    from app.identify.models import Identification
+    monkeypatch.setattr(TestingConfig, "REDIS_URL", None)
+    monkeypatch.setattr(TestingConfig, "RQ_ASYNC", True)
+    monkeypatch.setattr(TestingConfig, "IDENTIFY_SWEEP_SECONDS", 1)
+    worker_app = make_app(TestingConfig)
+    with worker_app.app_context():
+        stuck = Identification(status="running", cache_key="stuck")
+        db.session.add(stuck)
+        db.session.commit()
+        db.session.execute(Identification.__table__.update().where(Identification.id == stuck.id)
+                           .values(updated_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+        assert arm_periodic_jobs(worker_app) == ["identify-sweep"]
+        scheduler = ThreadScheduler(["slow"], connection=worker_app.extensions["redis"])
+        time.sleep(1.2)  # the first run is due one interval after the worker starts
+        scheduler.acquire_locks()
+        scheduler.enqueue_scheduled_jobs()
+        scheduler.release_locks()
+        make_worker(worker_app, ThreadWorker).work(burst=True, logging_level="WARNING")
+        db.session.expire_all()
+        ident = db.session.get(Identification, stuck.id)
+        assert ident.status == "failed" and ident.error == messages.IDENTIFY_STUCK
+        # ... and the run queued the next one.
+        assert worker_app.extensions["redis"].zcard("rq:scheduled:slow") == 1
