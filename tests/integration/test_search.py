@@ -4,7 +4,7 @@ import pytest
 from app.core import messages
 from app.extensions import db
 from app.search import service as search
-from app.search.base import SearchHit, SearchSource, register_search_source
+from app.search.base import SearchHit, SearchSource
 from app.species import service as species_service
 from tests.factories import make_species
 
