@@ -218,12 +218,18 @@ def send_daily_digests() -> int:
     return len(by_user)
 
 
+DIGEST_EVERY_SECONDS = 24 * 3600
+
+
 def register(app) -> None:
-    """Add `flask notifications-digest`, which a daily cron job runs to queue the digest emails."""
+    """Send the daily digest from the workers' schedule; `flask notifications-digest` sends it now."""
     import click
+
+    from app.core.registry import register_periodic_job
+    register_periodic_job(app, "notifications-digest", send_daily_digests, DIGEST_EVERY_SECONDS)
 
     @app.cli.command("notifications-digest")
     def digest_command():
-        """Queue the daily digest emails on the slow queue."""
+        """Queue the daily digest emails on the slow queue now."""
         job = get_queue("slow").enqueue("app.notifications.jobs.send_daily_digests")
         click.echo(f"queued {job.id}")

@@ -246,3 +246,9 @@ def test_digest_command_queues_job(app, monkeypatch):
                         lambda name, *a: enqueued.append(name) or type("J", (), {"id": "j1"})())
     result = app.test_cli_runner().invoke(args=["notifications-digest"])
     assert result.exit_code == 0 and enqueued == ["app.notifications.jobs.send_daily_digests"]
+
+
+def test_daily_digest_is_on_the_workers_schedule(app):
+    from app.notifications.service import DIGEST_EVERY_SECONDS, send_daily_digests
+    run, seconds = app.extensions["periodic_jobs"]["notifications-digest"]
+    assert run is send_daily_digests and seconds == DIGEST_EVERY_SECONDS == 86400
