@@ -11,18 +11,22 @@ from app.core.redis import get_redis
 _FRAGMENTS_KEY = "verdant:fragments:{}"
 _VERSION_KEY = "verdant:fragments:version:{}"
 DEFAULT_TTL = 120
+# Version and HTML in one round trip: on a busy page this is most of the cache's cost.
+_LOOKUP = """
+local version = redis.call('GET', KEYS[1]) or '0'
+return {version, redis.call('HGET', KEYS[2], ARGV[1] .. ':v' .. version)}
+"""
 
 
 def cached_fragment(scope: str, name: str, render: Callable[[], str], *, ttl: int = DEFAULT_TTL) -> str:
     """Return the HTML called `name` in `scope`, from Redis or freshly rendered and stored."""
     redis = get_redis()
-    # Read the version before rendering: a write racing the render files it under the old one.
-    version = int(redis.get(_VERSION_KEY.format(scope)) or 0)
     key = _FRAGMENTS_KEY.format(scope)
-    field = f"{name}:v{version}"
-    html = redis.hget(key, field)
-    if html is not None:
+    # The version is read before rendering: a write racing the render files it under the old one.
+    version, html = redis.register_script(_LOOKUP)(keys=[_VERSION_KEY.format(scope), key], args=[name])
+    if html:
         return html.decode()
+    field = f"{name}:v{int(version)}"
     html = render()
     with redis.pipeline() as pipe:
         pipe.hset(key, field, html)
