@@ -155,6 +155,13 @@ def thread(thread_id):
                            **_context(t, page=page, quote=_quote_arg(t)))
 
 
+def _thread_url(t) -> str:
+    """Where a thread is read: its own page, or its subject's discussion page."""
+    if t.subject_type:
+        return url_for("forum.subject_thread", subject_type=t.subject_type, subject_id=t.subject_id)
+    return url_for("forum.thread", thread_id=t.id)
+
+
 def _to_subject(t):
     return redirect(url_for("forum.subject_thread", subject_type=t.subject_type,
                             subject_id=t.subject_id))
@@ -428,8 +435,7 @@ def subscribe(thread_id):
     service.set_subscription(t, current_user, state)
     flash({"watch": "You're watching this thread.", "mute": "Thread muted."}.get(
         state, "Back to default notifications for this thread."), "success")
-    return redirect(url_for("forum.thread", thread_id=t.id) if not t.subject_type else url_for(
-        "forum.subject_thread", subject_type=t.subject_type, subject_id=t.subject_id), 303)
+    return redirect(_thread_url(t), 303)
 
 
 @bp.post("/threads/<uuid:thread_id>/moderate")
@@ -448,8 +454,7 @@ def moderate_thread(thread_id):
             abort(422)
     service.moderate_thread(t, current_user, form.action.data, form.reason.data or "", target)
     flash(messages.MOD_DONE, "success")
-    return redirect(url_for("forum.thread", thread_id=t.id) if not t.subject_type else url_for(
-        "forum.subject_thread", subject_type=t.subject_type, subject_id=t.subject_id), 303)
+    return redirect(_thread_url(t), 303)
 
 
 @bp.post("/posts/<uuid:post_id>/moderate")
