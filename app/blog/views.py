@@ -29,10 +29,6 @@ ATOM_TYPE = "application/atom+xml; charset=utf-8"
 XML_TYPE = "application/xml; charset=utf-8"
 
 
-def _anonymous() -> bool:
-    return not current_user.is_authenticated
-
-
 def _page_arg() -> int:
     try:
         return max(1, min(int(request.args.get("page", 1)), 10_000))

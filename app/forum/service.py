@@ -730,9 +730,3 @@ def first_post_excerpts(threads: list[Thread], limit: int = 200) -> dict:
     rows = db.session.execute(select(Post.thread_id, Post.body).where(
         Post.thread_id.in_([t.id for t in threads]), Post.number == 1))
     return {thread_id: plain_text(body or "", limit) for thread_id, body in rows}
-
-
-def first_post_excerpt(thread: Thread, limit: int = 200) -> str:
-    """Return the opening post as one line of plain text."""
-    body = db.session.scalar(select(Post.body).where(Post.thread_id == thread.id, Post.number == 1))
-    return plain_text(body or "", limit)

@@ -683,13 +683,6 @@ def recent_public(limit: int = 6) -> list[dict[str, str | None]]:
     return rows
 
 
-def high_confidence(limit: int = 20) -> list[Identification]:
-    """Return the newest high-confidence identifications."""
-    query = (select(Identification).where(Identification.confidence >= HIGH_CONFIDENCE)
-             .order_by(Identification.confidence.desc(), Identification.created_at.desc()).limit(limit))
-    return list(db.session.scalars(query))
-
-
 def image_bytes(ident: Identification, position: int, *, thumbnail: bool) -> tuple[bytes, str] | None:
     """Return a stored photo (or its thumbnail) and its content type."""
     image = next((i for i in ident.images if i.position == position), None)
