@@ -62,6 +62,8 @@ class Config:
     IDENTIFY_LOCK_SECONDS = _env_int("IDENTIFY_LOCK_SECONDS", 60)  # outlives both provider timeouts
     IDENTIFY_STUCK_SECONDS = _env_int("IDENTIFY_STUCK_SECONDS", 300)
     IDENTIFY_SWEEP_SECONDS = _env_int("IDENTIFY_SWEEP_SECONDS", 60)  # how often workers look for stuck ones
+    # How often workers add finished identifications to their species' counts (species pages lag this much).
+    IDENTIFY_COUNT_SECONDS = _env_int("IDENTIFY_COUNT_SECONDS", 30)
     IDENTIFY_JOB_TIMEOUT = _env_int("IDENTIFY_JOB_TIMEOUT", 120)
     IDENTIFY_SOCKET_SECONDS = _env_int("IDENTIFY_SOCKET_SECONDS", 600)
 

@@ -8,7 +8,8 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import BinaryIO
 
@@ -86,8 +87,13 @@ class CleanImage:
     width: int
     height: int
     sha256: str
-    thumbnail: bytes
     extension: str
+    pixels: Image.Image = field(repr=False, compare=False)
+
+    @cached_property
+    def thumbnail(self) -> bytes:
+        """Return the JPEG preview, made on first use (a caller may store the photo before it)."""
+        return _thumbnail(self.pixels)
 
 
 def sniff_is_image(first_bytes: bytes) -> bool:
@@ -226,8 +232,8 @@ def _encode(img: Image.Image, out_format: str, max_side: int) -> CleanImage:
         width=fresh.width,
         height=fresh.height,
         sha256=hashlib.sha256(data).hexdigest(),
-        thumbnail=_thumbnail(fresh),
         extension=_EXTENSION[out_format],
+        pixels=fresh,
     )
 
 

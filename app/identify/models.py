@@ -3,7 +3,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (JSON, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String,
-                        UniqueConstraint, Uuid)
+                        UniqueConstraint, Uuid, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models import Timestamps, UUIDPk
@@ -25,6 +25,9 @@ class Identification(UUIDPk, Timestamps, db.Model):
         Index("ix_identification_confidence_created", "confidence", "created_at"),
         Index("ix_identification_session_created", "session_key", "created_at"),
         Index("ix_identification_public_created", "is_public", "created_at"),
+        # The few finished identifications not yet added to their species' counts.
+        Index("ix_identification_uncounted", "finished_at", postgresql_where=text("counted_at IS NULL"),
+              sqlite_where=text("counted_at IS NULL")),
     )
 
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -45,6 +48,8 @@ class Identification(UUIDPk, Timestamps, db.Model):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the periodic count added this identification to its top species' counts.
+    counted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     images: Mapped[list["IdentificationImage"]] = relationship(
         back_populates="identification", cascade="all, delete-orphan",

@@ -7,15 +7,16 @@ import logging
 import os
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import and_, inspect, or_, select
+from sqlalchemy import and_, delete, inspect, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
@@ -29,7 +30,7 @@ from app.identify.metrics import CACHE, IDENTIFICATIONS
 from app.identify.models import FINAL_STATUSES, Identification, IdentificationImage, IdentificationSuggestion
 from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
-from app.species.service import SpeciesFacts, count_identification, species_ids_for
+from app.species.service import SpeciesFacts, add_identification_counts, species_ids_for
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ QUOTA_PREFIX = "verdant:identify:quota:"
 RECENT_PUBLIC_KEY = "identify:recent_public"
 PROGRESS_TTL = 24 * 3600
 KEPT_SUGGESTIONS = 5
+COUNT_BATCH = 1000
 HIGH_CONFIDENCE = 0.8
 PAGE_SIZE = 20
 PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
@@ -100,11 +102,9 @@ def known_upload(raw_key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     return (entry, cached) if cached is not None else None
 
 
-def _remember_upload(raw_key: str, ident: Identification) -> None:
-    images = [{"storage_key": i.storage_key, "thumbnail_key": i.thumbnail_key, "content_type": i.content_type,
-               "sha256": i.sha256, "width": i.width, "height": i.height} for i in ident.images]
+def _remember_upload(raw_key: str, cache_key: str, stored: Sequence[dict[str, Any]]) -> None:
     try:
-        get_redis().set(RAW_PREFIX + raw_key, json.dumps({"cache_key": ident.cache_key, "images": images}),
+        get_redis().set(RAW_PREFIX + raw_key, json.dumps({"cache_key": cache_key, "images": list(stored)}),
                         ex=current_app.config["IDENTIFY_CACHE_SECONDS"])
     except RedisError:
         pass
@@ -118,12 +118,13 @@ def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Se
     take_quota(quota_subject)
     ident = Identification(id=uuid.uuid4(), owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=entry["cache_key"], latitude=latitude, longitude=longitude, demo=is_demo(),
-                           providers=configured_providers(), suggestions=[])
+                           providers=configured_providers())
     for position, (image, organ) in enumerate(zip(entry["images"], organs, strict=True)):
         ident.images.append(IdentificationImage(position=position, organ=organ, **image))
     db.session.add(ident)
     count_cache("hit")
-    _complete(ident, cached, from_cache=True)
+    # Nobody can be listening to an id made a moment ago: no progress event to publish.
+    _complete(ident, cached, from_cache=True, announce=False)
     return ident
 
 
@@ -221,25 +222,28 @@ def provider_steps(ident: Identification) -> list[tuple[str, str]]:
 def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *, owner_id: uuid.UUID | None,
                           session_key: str | None, quota_subject: str, latitude: float | None = None,
                           longitude: float | None = None, raw_key: str | None = None) -> Identification:
-    """Store the photos and answer from the cache, or queue a job; raise StorageError, QueueDown, QuotaExceeded."""
+    """Store the photos and answer from the cache, or queue a job; raise StorageError, QueueDown, QuotaExceeded.
+
+    The job is queued as soon as the photos and the row are stored; the thumbnails, which only pages
+    need, are made and stored after that, while the providers already work.
+    """
     take_quota(quota_subject)
     key = cache_key_for(images, organs)
-    ident = Identification(id=uuid.uuid4(), owner_id=owner_id, session_key=session_key, status="queued",
+    ident_id = uuid.uuid4()
+    ident = Identification(id=ident_id, owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=key, latitude=latitude, longitude=longitude, demo=is_demo(),
                            providers=configured_providers())
+    stored = [{"storage_key": f"identify/{ident_id}/{position}{image.extension}",
+               "thumbnail_key": f"identify/{ident_id}/{position}-thumb.jpg", "content_type": image.content_type,
+               "sha256": image.sha256, "width": image.width, "height": image.height}
+              for position, image in enumerate(images)]
     saved: list[str] = []
     try:
         storage = get_storage()
-        for position, (image, organ) in enumerate(zip(images, organs, strict=True)):
-            base = f"identify/{ident.id}/{position}"
-            storage.save(base + image.extension, image.data, image.content_type)
-            saved.append(base + image.extension)
-            storage.save(base + "-thumb.jpg", image.thumbnail, "image/jpeg")
-            saved.append(base + "-thumb.jpg")
-            ident.images.append(IdentificationImage(
-                position=position, storage_key=base + image.extension, thumbnail_key=base + "-thumb.jpg",
-                content_type=image.content_type, organ=organ, sha256=image.sha256,
-                width=image.width, height=image.height))
+        for position, (image, organ, record) in enumerate(zip(images, organs, stored, strict=True)):
+            storage.save(record["storage_key"], image.data, image.content_type)
+            saved.append(record["storage_key"])
+            ident.images.append(IdentificationImage(position=position, organ=organ, **record))
         db.session.add(ident)
         db.session.commit()
     except BaseException:
@@ -247,25 +251,36 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
         _delete_quietly(saved)
         _give_back_quota(quota_subject)
         raise
-    if raw_key:
-        _remember_upload(raw_key, ident)
     cached = cached_result(key)
     if cached is not None:
         count_cache("hit")
         _complete(ident, cached, from_cache=True)
-        log.info("identification answered from cache", extra={"event": "identification_submitted",
-                                                                "identification_id": str(ident.id),
-                                                                "outcome": "cache_hit"})
-        return ident
-    try:
-        enqueue_identification(ident.id)
-    except RedisError as exc:
-        discard_identification(ident)
-        _give_back_quota(quota_subject)
-        raise QueueDown() from exc
-    log.info("identification queued", extra={"event": "identification_submitted",
-                                              "identification_id": str(ident.id), "outcome": "queued"})
+        outcome = "cache_hit"
+    else:
+        try:
+            enqueue_identification(ident_id)
+        except RedisError as exc:
+            discard_identification(ident)
+            _give_back_quota(quota_subject)
+            raise QueueDown() from exc
+        outcome = "queued"
+    _store_thumbnails(images, stored)
+    if raw_key:
+        _remember_upload(raw_key, key, stored)
+    log.info("identification submitted", extra={"event": "identification_submitted",
+                                                "identification_id": str(ident_id), "outcome": outcome})
     return ident
+
+
+def _store_thumbnails(images: Sequence[CleanImage], stored: Sequence[dict[str, Any]]) -> None:
+    storage = get_storage()
+    for image, record in zip(images, stored, strict=True):
+        try:
+            storage.save(record["thumbnail_key"], image.thumbnail, "image/jpeg")
+        except StorageError:
+            # The photo itself is stored: pages show it in the thumbnail's place (see image_bytes).
+            log.warning("thumbnail not stored", extra={"event": "identify_thumbnail_lost",
+                                                       "key": record["thumbnail_key"]})
 
 
 def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None) -> None:
@@ -348,34 +363,40 @@ def _give_back_providers(key: tuple, providers: dict[str, Any]) -> None:
             provider.close()
 
 
-def _call_providers(ident: Identification) -> _Calls:
-    """Call every configured provider at once; only the provider calls run in the pool's threads."""
+def _call_providers(ident: Identification, *, while_waiting=None) -> _Calls:
+    """Call every configured provider at once; only the provider calls run in the pool's threads.
+
+    while_waiting() runs once every call is sent, so its bookkeeping costs the user no time.
+    """
     key = _providers_key()
     providers = _take_providers(key)
     storage = get_storage()
     images = [ImageInput(storage.open(image.storage_key), image.organ, image.content_type)
               for image in ident.images]
-    lat, lon = ident.latitude, ident.longitude
+    # Read now: while_waiting commits, and touching the expired row while waiting would hold a connection.
+    ident_id, lat, lon = ident.id, ident.latitude, ident.longitude
     results: list[ProviderResult] = []
     errors: dict[str, ProviderError] = {}
     try:
         with ThreadPoolExecutor(max_workers=max(1, len(providers)), thread_name_prefix="identify") as pool:
-            futures = {}
-            for name, provider in providers.items():
-                publish_event(ident.id, "calling", name)
-                futures[pool.submit(provider.identify, images, latitude=lat, longitude=lon)] = name
+            futures = {pool.submit(provider.identify, images, latitude=lat, longitude=lon): name
+                       for name, provider in providers.items()}
+            if while_waiting is not None:
+                while_waiting()
+            for name in providers:
+                publish_event(ident_id, "calling", name)
             for future in as_completed(futures):
                 name = futures[future]
                 try:
                     results.append(future.result())
-                    publish_event(ident.id, "done", name)
+                    publish_event(ident_id, "done", name)
                 except ProviderError as exc:
                     errors[name] = exc
-                    publish_event(ident.id, "failed", name)
+                    publish_event(ident_id, "failed", name)
                 except Exception as exc:  # a client bug must not sink the other provider's answer
                     log.exception("provider crashed", extra={"event": "provider_crashed", "provider": name})
                     errors[name] = ProviderError(name, "bad_response", message=repr(exc)[:200])
-                    publish_event(ident.id, "failed", name)
+                    publish_event(ident_id, "failed", name)
     finally:
         _give_back_providers(key, providers)
     results.sort(key=lambda r: r.provider)
@@ -384,14 +405,14 @@ def _call_providers(ident: Identification) -> _Calls:
 
 def run_identification(ident_id: uuid.UUID | str) -> str | None:
     """Identify the stored photos: cache, then one locked set of provider calls per photo; return the status."""
-    ident = db.session.get(Identification, uuid.UUID(str(ident_id)))
+    ident = db.session.scalars(select(Identification).where(Identification.id == uuid.UUID(str(ident_id)))
+                               .options(joinedload(Identification.images))).unique().one_or_none()
     if ident is None or ident.status in ("completed", "partial"):
         return ident.status if ident else None
+    # Stored as "running" once the provider calls are sent (or with the result, if the cache answers).
     ident.status, ident.error = "running", None
     ident.attempts += 1
     ident.providers = configured_providers()
-    db.session.commit()
-    publish_event(ident.id, "running")
     try:
         _identify(ident)
     except BaseException:
@@ -400,6 +421,12 @@ def run_identification(ident_id: uuid.UUID | str) -> str | None:
         _fail(ident, messages.BOTH_DOWN)
         raise
     return ident.status
+
+
+def _mark_running(ident: Identification) -> None:
+    ident_id = ident.id  # read before the commit expires it: reading it after would hold a connection
+    db.session.commit()
+    publish_event(ident_id, "running")
 
 
 def _identify(ident: Identification) -> None:
@@ -414,7 +441,11 @@ def _identify(ident: Identification) -> None:
     config = current_app.config
     lock = get_redis().lock(LOCK_PREFIX + ident.cache_key, timeout=config["IDENTIFY_LOCK_SECONDS"],
                             blocking_timeout=config["IDENTIFY_LOCK_SECONDS"], sleep=0.05)
-    acquired = lock.acquire()
+    acquired = lock.acquire(blocking=False)
+    if not acquired:
+        # Twins wait for the first upload's answer; none may hold a database connection meanwhile.
+        _mark_running(ident)
+        acquired = lock.acquire()
     try:
         # Whoever held the lock before us may have filled the cache while we waited.
         cached = cached_result(ident.cache_key)
@@ -422,8 +453,8 @@ def _identify(ident: Identification) -> None:
             count_cache("hit")
             _complete(ident, cached, from_cache=True)
             return
+        calls = _call_providers(ident, while_waiting=lambda: _mark_running(ident))
         count_cache("miss")
-        calls = _call_providers(ident)
         _finish(ident, calls)
     finally:
         if acquired:
@@ -449,16 +480,21 @@ def _finish(ident: Identification, calls: _Calls) -> None:
     payload = {"suggestions": [m.to_dict() for m in merged[:KEPT_SUGGESTIONS]],
                "providers": [r.provider for r in calls.results],
                "failed": sorted(calls.errors)}
-    if not calls.errors:
-        # A partial answer is not cached: the next upload of this photo deserves both providers.
-        store_cached_result(ident.cache_key, payload)
     _complete(ident, payload, from_cache=False)
+    if not calls.errors:
+        # Stored after the user has the answer (the lock still keeps twins waiting for it).
+        # A partial answer is not cached: the next upload of this photo deserves both providers.
+        try:
+            store_cached_result(ident.cache_key, payload)
+        except RedisError:
+            log.warning("result not cached", extra={"event": "identify_cache_lost"})
 
 
-def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: bool) -> None:
+def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: bool, announce: bool = True) -> None:
     """Store the suggestions, link their species, mark the identification final and announce it.
 
     One transaction: the species are looked up together (and new ones added) beside the result.
+    Species counts are added later, in batches, by count_finished_identifications.
     """
     merged = [MergedSuggestion.from_dict(s) for s in payload.get("suggestions", [])][:KEPT_SUGGESTIONS]
     failed = list(payload.get("failed") or [])
@@ -467,14 +503,15 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     # A new (cache-hit) row is inserted once, already final, rather than inserted and then updated.
     with db.session.no_autoflush:
         species_ids = species_ids_for(facts)
-    if "suggestions" in inspect(ident).unloaded or ident.suggestions:
+    if inspect(ident).persistent and ident.attempts > 1:
         # A retried job may have stored suggestions before.
-        ident.suggestions = []
-        db.session.flush()
-    for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1):
-        ident.suggestions.append(IdentificationSuggestion(
-            rank=rank, species_id=species_id, scientific_name=suggestion.scientific_name,
-            confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers)))
+        db.session.execute(delete(IdentificationSuggestion)
+                           .where(IdentificationSuggestion.identification_id == ident.id))
+    # Added beside the identification rather than through its (unloaded) collection: no read first.
+    db.session.add_all(IdentificationSuggestion(
+        identification_id=ident.id, rank=rank, species_id=species_id, scientific_name=suggestion.scientific_name,
+        confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers))
+        for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1))
     ident.result = payload.get("suggestions", [])
     ident.confidence = merged[0].confidence if merged else None
     ident.partial = bool(failed)
@@ -488,14 +525,12 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     ident.status = "partial" if failed else "completed"
     ident.from_cache = from_cache
     ident.finished_at = utcnow()
+    db.session.commit()
+    if announce:
+        publish_event(ident.id, "completed")
+    IDENTIFICATIONS.labels(ident.status).inc()
     top_species = species_ids[0] if species_ids else None
     if top_species:
-        count_identification(top_species)
-    db.session.commit()
-    publish_event(ident.id, "completed")
-    IDENTIFICATIONS.labels(ident.status).inc()
-    if top_species:
-        fragments.invalidate("species")  # counts shown on species pages
         _enqueue_enrichment(top_species)
 
 
@@ -529,6 +564,38 @@ def retry_identification(ident: Identification) -> bool:
     get_redis().delete(PROGRESS_PREFIX + str(ident.id))
     enqueue_identification(ident.id)
     return True
+
+
+def count_finished_identifications(batch: int = COUNT_BATCH, max_batches: int = 10) -> int:
+    """Add finished, uncounted identifications to their top species' counts, in batches; return how many.
+
+    Each batch is one transaction: the species totals, the daily counts (by the day it finished) and
+    the rows' counted_at move together, and locked rows are skipped, so two workers never count one twice.
+    """
+    top = and_(IdentificationSuggestion.identification_id == Identification.id, IdentificationSuggestion.rank == 1)
+    counted = 0
+    for _ in range(max_batches):
+        rows = db.session.execute(
+            select(Identification.id, Identification.finished_at, IdentificationSuggestion.species_id)
+            .outerjoin(IdentificationSuggestion, top)
+            .where(Identification.counted_at.is_(None), Identification.status.in_(("completed", "partial")))
+            .order_by(Identification.finished_at).limit(batch)
+            .with_for_update(of=Identification, skip_locked=True)).all()
+        if not rows:
+            break
+        counts: Counter[tuple[uuid.UUID, date]] = Counter(
+            (species_id, (finished or utcnow()).date()) for _, finished, species_id in rows if species_id)
+        add_identification_counts(counts)
+        db.session.execute(update(Identification).where(Identification.id.in_([row[0] for row in rows]))
+                           .values(counted_at=utcnow()).execution_options(synchronize_session=False))
+        db.session.commit()
+        counted += len(rows)
+        if len(rows) < batch:
+            break
+    if counted:
+        fragments.invalidate("species")  # totals, "this week" and popularity on species pages
+        log.info("identifications counted", extra={"event": "identification_count", "count": counted})
+    return counted
 
 
 def sweep_if_stuck(ident: Identification) -> bool:
@@ -574,12 +641,7 @@ def get_visible(ident_id: uuid.UUID, user_id: uuid.UUID | None, session_key: str
     suggestions and their species in one query, and sweeps it if it is stuck.
     """
     if current:
-        query = (select(Identification).where(Identification.id == ident_id)
-                 .options(joinedload(Identification.images),
-                          joinedload(Identification.suggestions).joinedload(IdentificationSuggestion.species))
-                 .execution_options(populate_existing=True))
-        # One round trip: a handful of photos times five suggestions is a small join.
-        ident = db.session.scalars(query).unique().one_or_none()
+        ident = _current(ident_id)
     else:
         ident = db.session.get(Identification, ident_id)
     if ident is None or not (can_see(ident, user_id, session_key) or (allow_public and ident.is_public)):
@@ -589,10 +651,18 @@ def get_visible(ident_id: uuid.UUID, user_id: uuid.UUID | None, session_key: str
     return ident
 
 
+def _current(ident_id: uuid.UUID) -> Identification | None:
+    # One round trip: a handful of photos times five suggestions is a small join.
+    query = (select(Identification).where(Identification.id == ident_id)
+             .options(joinedload(Identification.images),
+                      joinedload(Identification.suggestions).joinedload(IdentificationSuggestion.species))
+             .execution_options(populate_existing=True))
+    return db.session.scalars(query).unique().one_or_none()
+
+
 def refresh(ident: Identification) -> Identification:
-    """Reload an identification's state (a job in another process may have changed it)."""
-    db.session.expire(ident)
-    db.session.refresh(ident)
+    """Reload an identification's state, photos and suggestions (a job in another process may have changed it)."""
+    ident = _current(ident.id) or ident
     sweep_if_stuck(ident)
     return ident
 
@@ -688,9 +758,14 @@ def image_bytes(ident: Identification, position: int, *, thumbnail: bool) -> tup
     image = next((i for i in ident.images if i.position == position), None)
     if image is None:
         return None
-    key = image.thumbnail_key if thumbnail else image.storage_key
+    storage = get_storage()
+    if thumbnail:
+        try:
+            return storage.open(image.thumbnail_key), "image/jpeg"
+        except FileNotFoundError:
+            pass  # never stored (a storage hiccup after the upload): the photo itself stands in
     try:
-        return get_storage().open(key), "image/jpeg" if thumbnail else image.content_type
+        return storage.open(image.storage_key), image.content_type
     except FileNotFoundError:
         return None
 

@@ -107,6 +107,10 @@ def submit():
     except service.QueueDown:
         return error_response(503, messages.QUEUE_DOWN, {"Retry-After": "60"})
     target = url_for("identify.detail", ident_id=ident.id)
+    if is_htmx() and ident.is_final:
+        # The cache answered: the script shows this page in place (and pushes its address), one
+        # round trip sooner than following a redirect.
+        return _detail_page(ident.id, "identify/identification.html"), 200, {"HX-Push-Url": target}
     if is_htmx():
         return "", 201, {"HX-Redirect": target, "Location": target}
     return redirect(target, 303)
@@ -114,9 +118,12 @@ def submit():
 
 @bp.get("/identifications/<uuid:ident_id>")
 def detail(ident_id):
+    return _detail_page(ident_id, "identify/_progress.html" if wants_fragment() else "identify/identification.html")
+
+
+def _detail_page(ident_id, template: str) -> str:
     ident = _visible_or_404(ident_id, current=True)
     owner = service.can_see(ident, _user_id(), session.get(SESSION_KEY))
-    template = "identify/_progress.html" if wants_fragment() else "identify/identification.html"
     # Werkzeug builds websocket rules as ws:// URLs; the ws extension resolves a path to ws: or wss: itself.
     socket_path = urlsplit(url_for("identify.progress_socket", ident_id=ident.id)).path
     return render_template(template, ident=ident, steps=service.provider_steps(ident), owner=owner,
@@ -256,6 +263,8 @@ def register(app) -> None:
     # Reading a stuck identification sweeps it too; this catches the ones nobody is looking at.
     register_periodic_job(app, "identify-sweep", service.sweep_stuck_identifications,
                           app.config["IDENTIFY_SWEEP_SECONDS"])
+    register_periodic_job(app, "identify-count", service.count_finished_identifications,
+                          app.config["IDENTIFY_COUNT_SECONDS"])
 
     @app.cli.command("fake-providers")
     def fake_providers_command():

@@ -4,11 +4,13 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from flask import url_for
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -103,28 +105,32 @@ def species_ids_for(facts: Iterable[SpeciesFacts], lang: str = "en") -> list[uui
     return [known.get(name) for name in names]
 
 
-def count_identification(species_id: uuid.UUID) -> None:
-    """Count one identification of a species, in total and for today, in the caller's transaction.
+def add_identification_counts(counts: Mapping[tuple[uuid.UUID, date], int]) -> None:
+    """Add identifications to species totals and daily counts, keyed by (species id, day); caller commits.
 
+    The daily rows are upserted in one statement, so concurrent counters never lose an increment.
     The caller commits, then calls fragments.invalidate("species") (species pages show the counts).
     """
-    today = utcnow().date()
-    db.session.execute(update(Species).where(Species.id == species_id)
-                       .values(identification_count=Species.identification_count + 1))
-    for _ in range(2):
-        updated = db.session.execute(
-            update(SpeciesDailyCount)
-            .where(SpeciesDailyCount.species_id == species_id, SpeciesDailyCount.day == today)
-            .values(count=SpeciesDailyCount.count + 1)).rowcount
-        if updated:
-            return
-        try:
-            # A concurrent first count of the day wins the insert; the second pass updates its row.
-            with db.session.begin_nested():
-                db.session.add(SpeciesDailyCount(species_id=species_id, day=today, count=1))
-            return
-        except IntegrityError:
-            continue
+    totals: dict[uuid.UUID, int] = {}
+    for (species_id, _), n in counts.items():
+        totals[species_id] = totals.get(species_id, 0) + n
+    for species_id, n in sorted(totals.items()):  # a fixed order: concurrent batches cannot deadlock
+        db.session.execute(update(Species).where(Species.id == species_id)
+                           .values(identification_count=Species.identification_count + n))
+    if not counts:
+        return
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(SpeciesDailyCount).values(
+        [{"species_id": species_id, "day": day, "count": n}
+         for (species_id, day), n in sorted(counts.items())])
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["species_id", "day"],
+        set_={"count": SpeciesDailyCount.count + statement.excluded["count"]}))
+
+
+def count_identification(species_id: uuid.UUID) -> None:
+    """Count one identification of a species today, in the caller's transaction."""
+    add_identification_counts({(species_id, utcnow().date()): 1})
 
 
 def record_identification(species_id: uuid.UUID) -> None:

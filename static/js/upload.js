@@ -26,6 +26,23 @@
     }).catch(function () { return file; });
   }
 
+  // The server answered at once (a photo identified before): show its result page in place.
+  function showPage(html, url) {
+    var page = new DOMParser().parseFromString(html, "text/html");
+    var next = page.getElementById("main");
+    var main = document.getElementById("main");
+    if (!next || !main) { return false; }
+    main.innerHTML = next.innerHTML;
+    document.title = page.title;
+    window.history.pushState({ verdantUpload: true }, "", url);
+    // Back (or forward) again: load whatever page the address now names.
+    window.addEventListener("popstate", function () { window.location.reload(); });
+    if (window.htmx) { window.htmx.process(main); }
+    main.focus();
+    window.scrollTo(0, 0);
+    return true;
+  }
+
   function enhance(form) {
     var progressBox = form.querySelector(".upload-progress");
     var bar = form.querySelector("progress");
@@ -64,10 +81,14 @@
       });
       xhr.addEventListener("load", function () {
         var target = xhr.getResponseHeader("HX-Redirect");
-        if (xhr.status >= 200 && xhr.status < 300 && target) {
+        var answered = xhr.getResponseHeader("HX-Push-Url");
+        if (xhr.status === 200 && answered && showPage(xhr.responseText, answered)) {
+          return;
+        }
+        if (xhr.status >= 200 && xhr.status < 300 && (target || answered)) {
           bar.value = 100;
           status.textContent = "Uploaded. Identifying…";
-          window.location.assign(target);
+          window.location.assign(target || answered);
         } else {
           showError(xhr.responseText || "<p class=\"flash flash-error\" role=\"alert\">Upload failed.</p>");
         }

@@ -66,6 +66,37 @@ def test_photo_to_result_without_reloading(page, live_server, app, app_ctx, fake
         assert width <= 390
 
 
+def test_photo_seen_before_shows_its_result_at_once(page, live_server, app, app_ctx, fake_providers,
+                                                    queued_only, tmp_path):
+    photo = tmp_path / "again.jpg"
+    photo.write_bytes(images.jpeg(1200, 900, color=(30, 90, 30)))
+    page.goto(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.get_by_role("button", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identifications/*")
+    _finish_job(app)
+    page.goto(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("button", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identifications/*")
+    page.wait_for_selector('.identify-progress[data-status="completed"]', timeout=15_000)
+    if page.js_enabled:
+        assert page.evaluate("window.notReloaded === true")  # shown in place, no second request
+    db.session.expire_all()
+    first, second = db.session.scalars(select(Identification).order_by(Identification.created_at)).all()
+    assert page.url == f"{live_server}/identifications/{second.id}"
+    assert second.from_cache and second.suggestions[0].scientific_name in page.locator(".identify-result").inner_text()
+    if page.js_enabled:
+        page.go_back()  # back to the upload form, not a stale copy of the result
+        page.wait_for_url(f"{live_server}/identify")
+        page.get_by_role("button", name="Identify").wait_for(timeout=10_000)
+        page.go_forward()
+        page.wait_for_url(f"{live_server}/identifications/{second.id}")
+    page.reload()  # the address is the result's own page
+    assert second.suggestions[0].scientific_name in page.locator(".identify-result").inner_text()
+
+
 def test_progress_stops_polling_once_the_socket_is_open(page, live_server, app, app_ctx, fake_providers,
                                                          queued_only, tmp_path):
     if not page.js_enabled:

@@ -6,16 +6,16 @@ from datetime import timedelta
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from app.core import messages
+from app.core import fragments, messages
 from app.core.models import utcnow
 from app.extensions import db
 from app.identify import service
 from app.identify.metrics import CACHE
 from app.identify.models import Identification
 from app.providers.breaker import CircuitBreaker
-from app.species.models import Species
+from app.species.models import Species, SpeciesDailyCount
 from tests import image_factory as images
 from tests.identify_helpers import encode_multipart, post_upload
 
@@ -47,13 +47,71 @@ def test_cache_entry_lives_for_a_day(app, client, ready):
     assert 24 * 3600 - 60 < ttl <= 24 * 3600
 
 
-def test_top_species_is_linked_and_counted(client, ready):
+def test_top_species_is_linked_then_counted_once_by_the_periodic_count(client, ready):
     post_upload(client, [images.jpeg()])
-    ident = _only()[0]
-    top = db.session.get(Species, ident.suggestions[0].species_id)
-    assert top.scientific_name == ident.suggestions[0].scientific_name
-    assert top.identification_count == 1
-    assert all(s.species_id for s in ident.suggestions)
+    post_upload(client, [images.jpeg()])  # the cache answers the second: it counts too
+    first, second = _only()
+    top = db.session.get(Species, first.suggestions[0].species_id)
+    assert top.scientific_name == first.suggestions[0].scientific_name
+    assert all(s.species_id for s in first.suggestions)
+    # Counting is batched off the request and the job: nothing counted yet.
+    assert top.identification_count == 0 and first.counted_at is None
+    assert service.count_finished_identifications() == 2
+    assert service.count_finished_identifications() == 0  # counted once, not again
+    db.session.expire_all()
+    assert top.identification_count == 2
+    daily = db.session.scalars(select(SpeciesDailyCount)).all()
+    assert [(d.species_id, d.day, d.count) for d in daily] == [(top.id, first.finished_at.date(), 2)]
+    assert first.counted_at is not None and second.counted_at is not None
+
+
+def test_count_adds_to_existing_daily_rows_and_skips_failures_and_empty_results(client, ready):
+    post_upload(client, [images.jpeg()])
+    service.count_finished_identifications()
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "500")
+    post_upload(client, [images.png()])  # both down: failed, never counted
+    ready.set_mode("plantid", "ok")
+    ready.set_mode("plantnet", "ok")
+    post_upload(client, [images.jpeg()])
+    first, failed, third = _only()
+    empty = Identification(status="completed", cache_key="none", finished_at=utcnow(), result=[])
+    db.session.add(empty)
+    db.session.commit()
+    assert service.count_finished_identifications() == 2  # the third and the one without suggestions
+    db.session.expire_all()
+    assert failed.status == "failed" and failed.counted_at is None
+    assert empty.counted_at is not None
+    top = db.session.get(Species, first.suggestions[0].species_id)
+    assert top.identification_count == 2
+    assert db.session.scalars(select(SpeciesDailyCount.count)).all() == [2]
+
+
+def test_count_invalidates_species_fragments_only_when_it_counted(client, ready):
+    post_upload(client, [images.jpeg()])
+    renders = []
+    cached = lambda: fragments.cached_fragment("species", "probe", lambda: renders.append(1) or "html")  # noqa: E731
+    cached()
+    service.count_finished_identifications()
+    cached()
+    assert len(renders) == 2  # the count made the cached species HTML stale
+    service.count_finished_identifications()
+    cached()
+    assert len(renders) == 2  # nothing counted: the cache stays
+
+
+def test_count_runs_in_batches(client, ready):
+    for position in range(3):
+        db.session.add(Identification(status="completed", cache_key=f"k{position}", result=[],
+                                      finished_at=utcnow() - timedelta(minutes=position)))
+    db.session.commit()
+    assert service.count_finished_identifications(batch=2) == 3
+    assert db.session.scalar(select(func.count()).where(Identification.counted_at.is_(None))) == 0
+
+
+def test_counting_is_a_registered_periodic_job(app):
+    run, seconds = app.extensions["periodic_jobs"]["identify-count"]
+    assert run is service.count_finished_identifications and seconds == app.config["IDENTIFY_COUNT_SECONDS"]
 
 
 @pytest.mark.parametrize("mode", ["500", "slow", "429", "401", "bad_json", "reset"])

@@ -34,7 +34,7 @@ def test_upload_page_says_how_to_configure_when_no_provider(client, app_ctx):
 
 def test_upload_without_provider_is_refused_and_stores_nothing(app, client, app_ctx):
     before = snapshot(app)
-    response = post_upload(client, [images.jpeg()])
+    response = post_upload(client, [images.jpeg(), images.png()])  # the second photo's save fails
     assert response.status_code == 503
     assert str(escape(messages.IDENTIFY_NO_PROVIDER)) in response.text
     assert snapshot(app) == before
@@ -75,10 +75,29 @@ def test_upload_of_several_photos_keeps_each_organ(client, ready):
     assert ready.last_request("plantnet") is not None
 
 
-def test_upload_through_htmx_answers_with_a_redirect_header(client, ready):
+def test_upload_through_htmx_answers_with_a_redirect_header(app, client, ready, monkeypatch):
+    from rq import Queue
+    # Queued, not run inline: the script follows the redirect to the progress page.
+    redis = app.extensions["redis"]
+    monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
     response = post_upload(client, [images.jpeg()], headers={"HX-Request": "true"})
     assert response.status_code == 201
     assert "/identifications/" in response.headers["HX-Redirect"]
+
+
+def test_photo_seen_before_is_answered_in_place_for_the_script(client, ready):
+    post_upload(client, [images.jpeg()])
+    response = post_upload(client, [images.jpeg()], headers={"HX-Request": "true"})
+    first, second = db.session.scalars(select(Identification).order_by(Identification.created_at)).all()
+    assert response.status_code == 200 and "HX-Redirect" not in response.headers
+    assert response.headers["HX-Push-Url"] == f"/identifications/{second.id}"
+    assert second.status == "completed" and second.from_cache
+    assert 'data-status="completed"' in response.text and "<main" in response.text
+    assert second.suggestions[0].scientific_name in response.text
+    assert ready.hits("plantid") == 1  # no second provider call
+    # Without the script the same answer is a redirect to the page (post, redirect, get).
+    plain = post_upload(client, [images.jpeg()])
+    assert plain.status_code == 303 and "/identifications/" in plain.headers["Location"]
 
 
 HOSTILE = [
@@ -208,9 +227,29 @@ def test_storage_failure_answers_503_and_keeps_nothing(app, client, ready, monke
     original = storage.save
     monkeypatch.setattr(storage, "save", failing_save)
     before = snapshot(app)
-    response = post_upload(client, [images.jpeg()])
+    response = post_upload(client, [images.jpeg(), images.png()])  # the second photo's save fails
     assert response.status_code == 503
     assert str(escape(messages.STORAGE_DOWN)) in response.text
     after = snapshot(app)
     after["redis"] = [k for k in after["redis"] if not k.startswith("verdant:identify:quota")]
     assert after == before
+
+
+def test_thumbnail_storage_failure_keeps_the_identification_and_shows_the_photo(app, client, ready, monkeypatch):
+    from app.core.storage import StorageError
+    storage = app.extensions["storage"]
+    original = storage.save
+
+    def failing_thumbnail(key, data, content_type):
+        if key.endswith("-thumb.jpg"):
+            raise StorageError("disk full")
+        return original(key, data, content_type)
+
+    monkeypatch.setattr(storage, "save", failing_thumbnail)
+    response = post_upload(client, [images.jpeg()])
+    assert response.status_code == 303
+    ident = db.session.scalars(select(Identification)).one()
+    assert ident.status == "completed"
+    thumbnail = client.get(f"/identifications/{ident.id}/images/0/thumb")
+    assert thumbnail.status_code == 200
+    assert thumbnail.data == storage.open(ident.images[0].storage_key)

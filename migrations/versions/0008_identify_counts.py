@@ -1,0 +1,35 @@
+"""identification counts: species totals are added up in batches, so each identification records when it was counted
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02 09:00:00.000000
+
+Before this revision every finished identification updated its species' counters in its own
+transaction (a hot row for popular species, and a species-page cache flush per identification).
+Now a periodic job adds the finished, uncounted ones in one batch. The rows finished before this
+revision were already counted, so they are marked counted here.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('identification') as batch:
+        batch.add_column(sa.Column('counted_at', sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE identification SET counted_at = COALESCE(finished_at, updated_at) "
+               "WHERE status IN ('completed', 'partial')")
+    op.create_index('ix_identification_uncounted', 'identification', ['finished_at'], unique=False,
+                    postgresql_where=sa.text('counted_at IS NULL'), sqlite_where=sa.text('counted_at IS NULL'))
+
+
+def downgrade():
+    op.drop_index('ix_identification_uncounted', table_name='identification')
+    with op.batch_alter_table('identification') as batch:
+        batch.drop_column('counted_at')
