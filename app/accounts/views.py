@@ -1,7 +1,7 @@
 """Register, sign in, sign out and the profile page."""
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, flash, redirect, render_template, request,
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    session, url_for)
 from flask_login import (current_user, login_required, login_user, logout_user,
                          user_loaded_from_cookie)
@@ -33,9 +33,13 @@ def _reset_session() -> None:
 
 
 def _start_session(user, remember: bool) -> None:
+    previous = dict(session)
     _reset_session()
     login_user(user, remember=remember)
     session["sid"] = service.new_session_id()
+    # What the visitor did signed out (identifications kept in that session) becomes the account's.
+    for hand_over in current_app.extensions.get("sign_in_handoffs", []):
+        hand_over(user, previous)
 
 
 @bp.route("/register", methods=["GET", "POST"])

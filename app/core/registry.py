@@ -47,3 +47,12 @@ def register_sitemap_source(app: Flask, provide: Callable) -> None:
 def register_periodic_job(app: Flask, name: str, run: Callable[[], object], seconds: int) -> None:
     """Have the workers run `run` every `seconds` seconds (on the slow queue, one chain per Redis)."""
     app.extensions.setdefault("periodic_jobs", {})[name] = (run, seconds)
+
+
+def register_sign_in_handoff(app: Flask, hand_over: Callable[[object, dict], object]) -> None:
+    """Let a domain keep what a visitor did before signing in.
+
+    `hand_over(user, previous_session)` runs right after a sign-in or registration, with a copy of
+    the anonymous session that sign-in replaced (its keys are gone from the new session).
+    """
+    app.extensions.setdefault("sign_in_handoffs", []).append(hand_over)

@@ -624,6 +624,19 @@ def sweep_stuck_identifications(limit: int = 100) -> int:
     return swept
 
 
+def claim_anonymous(user_id: uuid.UUID, session_key: str | None) -> int:
+    """Give a user the identifications they made signed out in this browser session; return how many."""
+    if not session_key:
+        return 0
+    claimed = db.session.execute(
+        update(Identification).where(Identification.owner_id.is_(None), Identification.session_key == session_key)
+        .values(owner_id=user_id, session_key=None).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if claimed:
+        log.info("identifications claimed", extra={"event": "identifications_claimed", "count": claimed})
+    return claimed
+
+
 # ---- reading -------------------------------------------------------------------------------------
 
 def can_see(ident: Identification, user_id: uuid.UUID | None, session_key: str | None) -> bool:

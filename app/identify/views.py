@@ -250,13 +250,14 @@ def history():
 def register(app) -> None:
     """Add identification to the nav, the home page, the forum's subjects and the CLI."""
     from app.core.registry import (register_bench_seeder, register_discussable, register_home_section,
-                                   register_nav_link, register_periodic_job)
+                                   register_nav_link, register_periodic_job, register_sign_in_handoff)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096, "ping_interval": 25})
     app.extensions["identify_sockets_redis"] = _socket_redis(app.extensions["redis"])
     register_nav_link(app, "identify.upload", "Identify")
     register_home_section(app, "identify/_home_section.html",
                           lambda: {"identifications": service.recent_public()})
     register_discussable(app, "identification", _resolve_subject)
+    register_sign_in_handoff(app, lambda user, previous: service.claim_anonymous(user.id, previous.get(SESSION_KEY)))
     register_bench_seeder(app, "identify", service.seed_bench_identifications)
     # Species pages show shared photos without importing this domain.
     app.jinja_env.globals["species_photos"] = service.public_photos

@@ -166,6 +166,35 @@ def test_anonymous_history_shows_this_session_only(app, client, ready):
     assert str(ident.id) not in app.test_client().get("/identifications").text
 
 
+def test_signing_in_keeps_what_was_identified_signed_out(app, client, auth, users, ready):
+    post_upload(client, [images.jpeg()])
+    mine = _ident()
+    other_browser = app.test_client()
+    post_upload(other_browser, [images.png()])
+    theirs = db.session.scalars(select(Identification).where(Identification.id != mine.id)).one()
+    auth.login()
+    db.session.expire_all()
+    assert mine.owner_id == users["alice"].id and mine.session_key is None
+    assert theirs.owner_id is None and theirs.session_key  # another browser's stays anonymous
+    assert str(mine.id) in client.get("/identifications").text
+    assert client.get(f"/identifications/{mine.id}").status_code == 200
+    assert client.get(f"/identifications/{theirs.id}").status_code == 404
+
+
+def test_registering_keeps_what_was_identified_signed_out(client, ready):
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    response = client.post("/accounts/register", data={
+        "email": "new@example.com", "display_name": "New", "password": "a long and unusual passphrase 42",
+        "confirm": "a long and unusual passphrase 42", "csrf_token": page_token(client)})
+    assert response.status_code == 303
+    db.session.expire_all()
+    from app.accounts.models import User
+    user = db.session.scalars(select(User).where(User.email == "new@example.com")).one()
+    assert ident.owner_id == user.id
+    assert str(ident.id) in client.get("/identifications").text
+
+
 def test_nav_has_identify_link(client, app_ctx):
     assert 'href="/identify"' in client.get("/").text
 
