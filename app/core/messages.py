@@ -62,5 +62,6 @@ IDENTIFY_NO_PROVIDER = (
     "No identification service is configured. Set PLANTID_API_KEY or PLANTNET_API_KEY, "
     "or run `flask fake-providers` to try Verdant with demo results."
 )
+HEALTH_UNAVAILABLE = "The health check comes from Plant.id, which did not answer this time. Try again later."
 IDENTIFY_DEMO = "Demo result from local fake providers: not a real identification."
 IDENTIFY_STUCK = "This identification took too long to finish. Your photo is saved: press Retry to try again."

@@ -3,7 +3,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (JSON, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String,
-                        UniqueConstraint, Uuid, text)
+                        UniqueConstraint, Uuid, false, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models import Timestamps, UUIDPk
@@ -48,6 +48,9 @@ class Identification(UUIDPk, Timestamps, db.Model):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The gardener asked for a health assessment too; its answer (HealthAssessment.to_dict) when given.
+    wants_health: Mapped[bool] = mapped_column(default=False, server_default=false())
+    health: Mapped[dict | None] = mapped_column(JSON)
     # Set when the periodic count added this identification to its top species' counts.
     counted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

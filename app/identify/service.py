@@ -75,18 +75,18 @@ def is_demo() -> bool:
 
 # ---- cache, quota and progress in Redis ------------------------------------------------------------
 
-def cache_key_for(images: Sequence[CleanImage], organs: Sequence[str]) -> str:
-    """Key the result cache by the cleaned photos' SHA-256 and their organs, in order."""
-    if len(images) == 1 and organs[0] == "auto":
+def cache_key_for(images: Sequence[CleanImage], organs: Sequence[str], *, health: bool = False) -> str:
+    """Key the result cache by the cleaned photos' SHA-256 and their organs, in order (and the health check)."""
+    if len(images) == 1 and organs[0] == "auto" and not health:
         return images[0].sha256
     joined = "|".join(f"{image.sha256}:{organ}" for image, organ in zip(images, organs, strict=True))
-    return hashlib.sha256(joined.encode()).hexdigest()
+    return hashlib.sha256((joined + ("|health" if health else "")).encode()).hexdigest()
 
 
-def raw_key_for(raw_digests: Sequence[str], organs: Sequence[str]) -> str:
-    """Key an upload by the SHA-256 of its photos as sent (before cleaning) and their organs."""
+def raw_key_for(raw_digests: Sequence[str], organs: Sequence[str], *, health: bool = False) -> str:
+    """Key an upload by the SHA-256 of its photos as sent (before cleaning), their organs and the health check."""
     joined = "|".join(f"{digest}:{organ}" for digest, organ in zip(raw_digests, organs, strict=True))
-    return hashlib.sha256(joined.encode()).hexdigest()
+    return hashlib.sha256((joined + ("|health" if health else "")).encode()).hexdigest()
 
 
 def known_upload(raw_key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -112,13 +112,14 @@ def _remember_upload(raw_key: str, cache_key: str, stored: Sequence[dict[str, An
 
 def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Sequence[str], *,
                         owner_id: uuid.UUID | None, session_key: str | None, quota_subject: str,
-                        latitude: float | None = None, longitude: float | None = None) -> Identification:
+                        latitude: float | None = None, longitude: float | None = None,
+                        wants_health: bool = False) -> Identification:
     """Answer an upload seen before straight from the cache, sharing its already cleaned photos."""
     entry, cached = known
     take_quota(quota_subject)
     ident = Identification(id=uuid.uuid4(), owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=entry["cache_key"], latitude=latitude, longitude=longitude, demo=is_demo(),
-                           providers=configured_providers())
+                           providers=configured_providers(), wants_health=wants_health)
     for position, (image, organ) in enumerate(zip(entry["images"], organs, strict=True)):
         ident.images.append(IdentificationImage(position=position, organ=organ, **image))
     db.session.add(ident)
@@ -221,18 +222,19 @@ def provider_steps(ident: Identification) -> list[tuple[str, str]]:
 
 def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *, owner_id: uuid.UUID | None,
                           session_key: str | None, quota_subject: str, latitude: float | None = None,
-                          longitude: float | None = None, raw_key: str | None = None) -> Identification:
+                          longitude: float | None = None, raw_key: str | None = None,
+                          wants_health: bool = False) -> Identification:
     """Store the photos and answer from the cache, or queue a job; raise StorageError, QueueDown, QuotaExceeded.
 
     The job is queued as soon as the photos and the row are stored; the thumbnails, which only pages
     need, are made and stored after that, while the providers already work.
     """
     take_quota(quota_subject)
-    key = cache_key_for(images, organs)
+    key = cache_key_for(images, organs, health=wants_health)
     ident_id = uuid.uuid4()
     ident = Identification(id=ident_id, owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=key, latitude=latitude, longitude=longitude, demo=is_demo(),
-                           providers=configured_providers())
+                           providers=configured_providers(), wants_health=wants_health)
     stored = [{"storage_key": f"identify/{ident_id}/{position}{image.extension}",
                "thumbnail_key": f"identify/{ident_id}/{position}-thumb.jpg", "content_type": image.content_type,
                "sha256": image.sha256, "width": image.width, "height": image.height}
@@ -374,12 +376,13 @@ def _call_providers(ident: Identification, *, while_waiting=None) -> _Calls:
     images = [ImageInput(storage.open(image.storage_key), image.organ, image.content_type)
               for image in ident.images]
     # Read now: while_waiting commits, and touching the expired row while waiting would hold a connection.
-    ident_id, lat, lon = ident.id, ident.latitude, ident.longitude
+    ident_id, lat, lon, health = ident.id, ident.latitude, ident.longitude, ident.wants_health
     results: list[ProviderResult] = []
     errors: dict[str, ProviderError] = {}
     try:
         with ThreadPoolExecutor(max_workers=max(1, len(providers)), thread_name_prefix="identify") as pool:
-            futures = {pool.submit(provider.identify, images, latitude=lat, longitude=lon): name
+            futures = {pool.submit(provider.identify, images, latitude=lat, longitude=lon,
+                                   **({"health": True} if health and provider.supports_health else {})): name
                        for name, provider in providers.items()}
             if while_waiting is not None:
                 while_waiting()
@@ -479,7 +482,8 @@ def _finish(ident: Identification, calls: _Calls) -> None:
     merged = merge_suggestions(calls.results)
     payload = {"suggestions": [m.to_dict() for m in merged[:KEPT_SUGGESTIONS]],
                "providers": [r.provider for r in calls.results],
-               "failed": sorted(calls.errors)}
+               "failed": sorted(calls.errors),
+               "health": next((r.health.to_dict() for r in calls.results if r.health), None)}
     _complete(ident, payload, from_cache=False)
     if not calls.errors:
         # Stored after the user has the answer (the lock still keeps twins waiting for it).
@@ -513,6 +517,7 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
         confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers))
         for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1))
     ident.result = payload.get("suggestions", [])
+    ident.health = payload.get("health")
     ident.confidence = merged[0].confidence if merged else None
     ident.partial = bool(failed)
     if failed:

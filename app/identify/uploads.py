@@ -126,6 +126,7 @@ class Details:
     organs: tuple[str, ...]
     latitude: float | None
     longitude: float | None
+    health: bool = False
 
 
 def _coordinate(raw: str | None, limit: float) -> float | None:
@@ -152,7 +153,7 @@ def read_details(form: MultiDict, count: int) -> Details:
     if len(organs) == 1:
         organs = organs * count
     organs += ["auto"] * (count - len(organs))
-    return Details(tuple(organs), latitude, longitude)
+    return Details(tuple(organs), latitude, longitude, health=form.get("health") in ("1", "on", "y", "true"))
 
 
 def counted_photos(upload: Upload, *, max_photos: int) -> list[Any]:

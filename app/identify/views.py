@@ -83,7 +83,7 @@ def submit():
                 return error_response(503, messages.IDENTIFY_NO_PROVIDER, {"Retry-After": "3600"})
             photos = uploads.counted_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
             details = uploads.read_details(upload.form, len(photos))
-            raw_key = service.raw_key_for(uploads.raw_digests(upload), details.organs)
+            raw_key = service.raw_key_for(uploads.raw_digests(upload), details.organs, health=details.health)
             # The same bytes were cleaned and identified before: skip decoding them again.
             known = service.known_upload(raw_key)
             images = [] if known else uploads.clean_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
@@ -94,7 +94,8 @@ def submit():
         session[SESSION_KEY] = secrets.token_urlsafe(24)
     subject = f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
     owner = {"owner_id": _user_id(), "session_key": None if current_user.is_authenticated else session[SESSION_KEY],
-             "quota_subject": subject, "latitude": details.latitude, "longitude": details.longitude}
+             "quota_subject": subject, "latitude": details.latitude, "longitude": details.longitude,
+             "wants_health": details.health}
     try:
         if known:
             ident = service.submit_known_upload(known, details.organs, **owner)

@@ -54,6 +54,40 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
+class Disease:
+    """One likely disease or disorder from a health assessment."""
+
+    name: str
+    probability: float
+    description: str | None = None
+    treatment: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (kind, steps): chemical, biological, prevention
+    classification: tuple[str, ...] = ()
+    cause: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthAssessment:
+    """Whether the plant looks healthy, and what may ail it."""
+
+    healthy_probability: float
+    threshold: float
+    diseases: tuple[Disease, ...] = ()
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.healthy_probability >= self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the plain data kept with an identification (JSON)."""
+        return {"healthy_probability": self.healthy_probability, "threshold": self.threshold,
+                "is_healthy": self.is_healthy,
+                "diseases": [{"name": d.name, "probability": d.probability, "description": d.description,
+                              "treatment": [[kind, list(steps)] for kind, steps in d.treatment],
+                              "classification": list(d.classification), "cause": d.cause}
+                             for d in self.diseases]}
+
+
+@dataclass(frozen=True)
 class ProviderResult:
     """What one provider answered for one identification."""
 
@@ -62,6 +96,7 @@ class ProviderResult:
     latency_ms: float
     quota_remaining: int | None = None
     is_plant: float | None = None
+    health: HealthAssessment | None = None
 
 
 class ProviderError(Exception):
@@ -99,6 +134,8 @@ class PlantProvider(Protocol):
     """A plant-identification service."""
 
     name: str
+    # A provider that can also assess the plant's health takes identify(..., health=True).
+    supports_health: bool
 
     def identify(self, images: Sequence[ImageInput], *, latitude: float | None = None,
                  longitude: float | None = None) -> ProviderResult:

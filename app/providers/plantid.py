@@ -8,7 +8,7 @@ from typing import Any
 
 
 from app.providers import stats
-from app.providers.base import ImageInput, ProviderResult, Suggestion
+from app.providers.base import Disease, HealthAssessment, ImageInput, ProviderResult, Suggestion
 from app.providers.http import (ProviderClient, error_text, is_success, json_body, parse_guard,
                                 send, status_error)
 
@@ -16,8 +16,11 @@ NAME = "plantid"
 DEFAULT_BASE_URL = "https://plant.id/api/v3"
 DETAILS = ("common_names,taxonomy,url,description,image,watering,edible_parts,"
            "propagation_methods,synonyms")
+# Plant.id reads plant and disease details from the one `details` parameter.
+HEALTH_DETAILS = "local_name,description,treatment,classification,cause"
 MAX_IMAGES = 5
 TOP_N = 5
+TREATMENT_KINDS = ("prevention", "biological", "chemical")
 
 
 def _strings(values: Any) -> tuple[str, ...]:
@@ -71,6 +74,43 @@ def parse_identification(payload: Any) -> tuple[tuple[Suggestion, ...], float | 
     return tuple(suggestions[:TOP_N]), float(is_plant) if is_plant is not None else None
 
 
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _disease(raw: Mapping[str, Any]) -> Disease:
+    details = raw.get("details") or {}
+    name = _text(details.get("local_name")) or _text(raw["name"])
+    probability = raw["probability"]
+    if name is None:
+        raise ValueError("disease without a name")
+    if isinstance(probability, bool) or not isinstance(probability, (int, float)):
+        raise ValueError("disease without a numeric probability")
+    treatment = details.get("treatment") or {}
+    steps = tuple((kind, _strings(treatment.get(kind))) for kind in TREATMENT_KINDS
+                  if isinstance(treatment, dict) and _strings(treatment.get(kind)))
+    return Disease(name=name, probability=min(max(float(probability), 0.0), 1.0),
+                   description=_text(details.get("description")), treatment=steps,
+                   classification=_strings(details.get("classification")), cause=_text(details.get("cause")))
+
+
+def parse_health(payload: Any) -> HealthAssessment | None:
+    """Read the health assessment of an identification object, or None when it has none."""
+    result = payload["result"]
+    healthy = result.get("is_healthy")
+    if healthy is None:
+        return None
+    probability, threshold = healthy["probability"], healthy.get("threshold", 0.5)
+    if isinstance(probability, bool) or not isinstance(probability, (int, float)):
+        raise ValueError("is_healthy without a numeric probability")
+    raw = (result.get("disease") or {}).get("suggestions") or []
+    if not isinstance(raw, list):
+        raise ValueError("disease.suggestions is not a list")
+    diseases = sorted((_disease(d) for d in raw), key=lambda d: d.probability, reverse=True)
+    return HealthAssessment(healthy_probability=min(max(float(probability), 0.0), 1.0),
+                            threshold=float(threshold), diseases=tuple(diseases[:TOP_N]))
+
+
 def _remaining_day(payload: Any) -> int | None:
     remaining = payload["remaining"]["day"]
     return None if remaining is None else int(remaining)
@@ -80,6 +120,7 @@ class PlantIdProvider(ProviderClient):
     """Identify plants with Plant.id v3."""
 
     name = NAME
+    supports_health = True
     key_setting = "PLANTID_API_KEY"
     url_setting = "PLANTID_BASE_URL"
     default_base_url = DEFAULT_BASE_URL
@@ -105,14 +146,17 @@ class PlantIdProvider(ProviderClient):
 
     def _identify(self, body: dict[str, Any]) -> ProviderResult:
         started = time.perf_counter()
+        details = f"{DETAILS},{HEALTH_DETAILS}" if body.get("health") else DETAILS
         response = send(self.session, NAME, "POST", f"{self.base_url}/identification", timeout=self.timeout,
                         headers={"Api-Key": self._api_key},
-                        params={"details": DETAILS, "language": self.language}, json=body)
+                        params={"details": details, "language": self.language}, json=body)
         if not is_success(response):
             raise status_error(NAME, response, error_text(response))
-        suggestions, is_plant = parse_guard(NAME, parse_identification, json_body(NAME, response))
+        payload = json_body(NAME, response)
+        suggestions, is_plant = parse_guard(NAME, parse_identification, payload)
+        health = parse_guard(NAME, parse_health, payload) if body.get("health") else None
         return ProviderResult(provider=NAME, suggestions=suggestions,
-                              latency_ms=(time.perf_counter() - started) * 1000, is_plant=is_plant)
+                              latency_ms=(time.perf_counter() - started) * 1000, is_plant=is_plant, health=health)
 
     def usage_info(self) -> int | None:
         """Return the identifications left today (remaining.day), recording it for the status panel."""

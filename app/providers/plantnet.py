@@ -85,6 +85,7 @@ class PlantNetProvider(ProviderClient):
     """Identify plants with Pl@ntNet v2."""
 
     name = NAME
+    supports_health = False
     key_setting = "PLANTNET_API_KEY"
     url_setting = "PLANTNET_BASE_URL"
     default_base_url = DEFAULT_BASE_URL

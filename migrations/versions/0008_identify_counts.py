@@ -1,4 +1,4 @@
-"""identification counts: species totals are added up in batches, so each identification records when it was counted
+"""identification counts and health: each identification records when it was counted; and whether a health check was asked, and its answer
 
 Revision ID: 0008
 Revises: 0007
@@ -23,6 +23,8 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('identification') as batch:
         batch.add_column(sa.Column('counted_at', sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('wants_health', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column('health', sa.JSON(), nullable=True))
     op.execute("UPDATE identification SET counted_at = COALESCE(finished_at, updated_at) "
                "WHERE status IN ('completed', 'partial')")
     op.create_index('ix_identification_uncounted', 'identification', ['finished_at'], unique=False,
@@ -32,4 +34,6 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_identification_uncounted', table_name='identification')
     with op.batch_alter_table('identification') as batch:
+        batch.drop_column('health')
+        batch.drop_column('wants_health')
         batch.drop_column('counted_at')

@@ -7,7 +7,7 @@ import requests
 from app.providers import stats
 from app.providers.base import PROVIDERS, ImageInput, ProviderError, build_providers
 from app.providers.fakes import KEYS, PLANTID_V2_FIELDS, fake_ranking, image_for
-from app.providers.plantid import DETAILS, PlantIdProvider, parse_identification
+from app.providers.plantid import DETAILS, PlantIdProvider, parse_health, parse_identification
 from app.providers.plantnet import PlantNetProvider
 
 
@@ -60,8 +60,38 @@ def test_identify_leaves_out_coordinates_unless_both_given(client, fake):
 
 
 def test_identify_asks_for_health_only_when_requested(client, fake):
-    client.identify([ImageInput(MONSTERA)], health=True)
-    assert fake.last_request("plantid").json()["health"] == "all"
+    result = client.identify([ImageInput(MONSTERA)], health=True)
+    request = fake.last_request("plantid")
+    assert request.json()["health"] == "all"
+    assert set(request.query["details"][0].split(",")) >= {"local_name", "treatment", "classification", "cause"}
+    health = result.health
+    assert health is not None and not health.is_healthy
+    assert (health.healthy_probability, health.threshold) == (0.2104, 0.525)
+    disease = health.diseases[0]
+    assert disease.name == "water excess or uneven watering" and disease.probability == 0.4718
+    assert dict(disease.treatment) == {"biological": ("Let the top layer of soil dry before watering again.",),
+                                       "prevention": ("Use a pot with drainage holes.",)}
+    assert disease.classification == ("Abiotic", "Water-related issues")
+    assert result.suggestions  # the identification comes in the same answer
+    assert client.identify([ImageInput(MONSTERA)]).health is None
+
+
+def test_parse_health_reads_the_v3_shape_and_refuses_nonsense():
+    payload = {"result": {"is_healthy": {"probability": 0.9, "threshold": 0.525, "binary": True},
+                          "disease": {"suggestions": [
+                              {"name": "fungi", "probability": 0.1, "details": {"treatment": {"chemical": [" Spray "]},
+                                                                                 "description": ""}},
+                              {"name": "pests", "probability": 0.3, "details": {"local_name": "Insect pests"}}]}}}
+    health = parse_health(payload)
+    assert health.is_healthy
+    assert [d.name for d in health.diseases] == ["Insect pests", "fungi"]
+    assert health.diseases[1].treatment == (("chemical", ("Spray",)),) and health.diseases[1].description is None
+    assert parse_health({"result": {"classification": {"suggestions": []}}}) is None
+    with pytest.raises(ValueError):
+        parse_health({"result": {"is_healthy": {"probability": "high"}}})
+    with pytest.raises(ValueError):
+        parse_health({"result": {"is_healthy": {"probability": 0.5}, "disease": {"suggestions": [
+            {"name": " ", "probability": 0.2}]}}})
 
 
 def test_identify_rejects_more_than_five_images_before_calling(client, fake):

@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from markupsafe import escape
 import requests
 from sqlalchemy import func, select
 
@@ -389,3 +390,38 @@ def test_provider_clients_are_reused_between_jobs(client, ready, monkeypatch):
     assert [i.status for i in _only()] == ["completed", "completed"]
     assert ready.hits("plantid") == 2 and ready.hits("plantnet") == 2
     assert built == [1]
+
+
+def test_health_check_when_asked_is_stored_shown_and_cached_apart(client, ready):
+    post_upload(client, [images.jpeg()], extra={"health": "1"})
+    ident = _only()[0]
+    assert ident.wants_health and ident.status == "completed"
+    assert ready.last_request("plantid").json()["health"] == "all"
+    assert ident.health["is_healthy"] is False
+    assert ident.health["diseases"][0]["name"] == "water excess or uneven watering"
+    page = client.get(f"/identifications/{ident.id}").text
+    assert "Health check" in page and "May need care" in page
+    assert "Water excess or uneven watering" in page and "Use a pot with drainage holes." in page
+    # The same photo without the check is another question: asked anew, answered without a health section.
+    post_upload(client, [images.jpeg()])
+    plain = _only()[1]
+    assert ready.hits("plantid") == 2 and not plain.from_cache
+    assert plain.health is None and "Health check" not in client.get(f"/identifications/{plain.id}").text
+    # ... and with the check again, the cache answers it, health included.
+    post_upload(client, [images.jpeg()], extra={"health": "1"})
+    again = _only()[2]
+    assert ready.hits("plantid") == 2 and again.from_cache and again.health == ident.health
+
+
+def test_health_check_says_so_when_plant_id_does_not_answer(client, ready):
+    ready.set_mode("plantid", "500")
+    post_upload(client, [images.jpeg()], extra={"health": "1"})
+    ident = _only()[0]
+    assert ident.status == "partial" and ident.wants_health and ident.health is None
+    page = client.get(f"/identifications/{ident.id}").text
+    assert str(escape(messages.HEALTH_UNAVAILABLE)) in page
+
+
+def test_upload_form_offers_the_health_check(client, ready):
+    page = client.get("/identify").text
+    assert 'name="health"' in page and 'type="checkbox"' in page
