@@ -15,6 +15,7 @@ def create_app(config=None) -> Flask:
                 instance_path=_instance_path())
     configure(app, config)
     configure_logging(app)
+    init_error_tracking(app)
     register_extensions(app)
     register_models()
     register_blueprints(app)
@@ -54,6 +55,11 @@ def configure(app: Flask, config) -> None:
 def configure_logging(app: Flask) -> None:
     from app.core.logging import configure_logging as configure
     configure(app)
+
+
+def init_error_tracking(app: Flask) -> None:
+    from app.core.errortracking import init_error_tracking as init
+    init(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -5,6 +5,8 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask, abort, g, request
 
+from app.core.errortracking import tag_request
+
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
@@ -15,6 +17,7 @@ def init_hooks(app: Flask) -> None:
     def assign_request_id():
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
+        tag_request(g.request_id)
 
     @app.before_request
     def refuse_malformed_input():
