@@ -1,26 +1,29 @@
-"""gunicorn settings. Production runs gevent workers (the Procfile sets GUNICORN_WORKER_CLASS=gevent).
+"""gunicorn settings: gevent workers, and no keep-alive between the proxy and gunicorn.
 
 Why gevent: an identification's progress WebSocket stays open for the whole job (and up to
 IDENTIFY_SOCKET_SECONDS). Under gthread each open socket pins one of WEB_CONCURRENCY x GUNICORN_THREADS
 threads, so 500 sockets would need 500 threads; under gevent a socket is a greenlet waiting on Redis
 pub/sub, so hundreds cost memory, not workers, and page requests keep being served beside them.
-bench/identify.py measures exactly this (2 gevent workers, 500 sockets held while the home page is
-load-tested). Use WEB_CONCURRENCY = cores; GUNICORN_WORKER_CONNECTIONS bounds greenlets per worker.
-Redis (REDIS_MAX_CONNECTIONS, a blocking pool) and SQLAlchemy's pool bound what those greenlets hold at
-once: past the cap a request waits for a connection instead of failing.
+Use WEB_CONCURRENCY = cores; GUNICORN_WORKER_CONNECTIONS bounds greenlets per worker. Redis
+(REDIS_MAX_CONNECTIONS, a blocking pool) and SQLAlchemy's pool bound what those greenlets hold at once:
+past the cap a request waits for a connection instead of failing. psycopg 3 cooperates with gevent.
 
-The default stays gthread for `flask`-less local runs and bench/pages.py's long-standing baseline; a
-split (pages on gthread, /identifications/<id>/ws routed by the proxy to a gevent process) also works,
-since sockets and jobs meet only through Redis.
+Why keepalive = 0: TLS and the browsers' keep-alive end at the reverse proxy, and each proxied request
+comes on a fresh connection. With keep-alive, a worker that happened to accept more connections kept
+them, and gevent served some of its connections seconds late (bench/pages.py: ceiling p99 3.7 s at
+-c32); accepting every request anew spreads requests over workers and greenlets (p99 ~25-40 ms).
+Upgraded WebSockets are unaffected. Direct exposure without a proxy: set GUNICORN_KEEPALIVE=2.
+
+bench/pages.py and bench/identify.py run exactly this configuration.
 """
 import os
 
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # gthread only
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "2000"))  # gevent only
-keepalive = 5
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 timeout = 60
 accesslog = None  # the app logs requests as JSON itself
 max_requests = 0

@@ -199,7 +199,7 @@ def main(argv=None) -> int:
                           "pages": pages}))
     else:
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, gunicorn "
-              f"{env.get('GUNICORN_WORKER_CLASS', 'gthread')}, PostgreSQL + Redis")
+              f"{env.get('GUNICORN_WORKER_CLASS', 'gevent')} (gunicorn.conf.py), PostgreSQL + Redis")
         print(f"{'page':<28}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>8}{'errors':>8}")
         print(f"{'ceiling':<28}{ceiling['rps']:>10}{ceiling['p50_ms']:>10}{ceiling['p99_ms']:>10}"
               f"{1.0:>8}{ceiling['errors']:>8}")
