@@ -6,10 +6,15 @@ from collections.abc import Iterable
 from sqlalchemy import Uuid, bindparam, event, text
 from sqlalchemy.orm import Session
 
+from app.search.base import SearchIndexNames
 from app.species.models import Species, SpeciesCommonName
 from app.species.names import normalise_scientific_name
 
 MAX_TERMS = 8
+INDEX_NAMES = SearchIndexNames(
+    tables=("species_fts",),
+    columns=("species.search_names", "species.search_vector", "species.search_names_vector"),
+    indexes=("ix_species_search_vector", "ix_species_search_names_trgm", "ix_species_search_names_vector"))
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 _PG_NAMES = ("(SELECT string_agg(c.name, ' ') FROM species_common_name c WHERE c.species_id = s.id)")
@@ -39,36 +44,43 @@ SELECT s.id, s.scientific_name,
 FROM species s WHERE s.id IN :ids
 """).bindparams(bindparam("ids", expanding=True, type_=Uuid))
 
-# Candidates come from bounded index look-ups, so a word found in every description stays fast;
-# then exact scientific name first (100), name matches (5), text rank, trigram closeness. Name
-# matches use the names-only vector (revision 0007): the whole-document one would need a weight
-# filter that its GIN index cannot check.
-_PG_SEARCH = """
+# One statement, one round trip. Candidates come from bounded index look-ups, so a word found in
+# every description stays fast; then exact scientific name first (100), name matches (5), text
+# rank, trigram closeness. Name matches use the names-only vector (revision 0007): the
+# whole-document one would need a weight filter that its GIN index cannot check. Every name match
+# outscores every text-only match, so when names alone fill the page the whole-document look-up
+# (thousands of rows for a word like "leaves") cannot change it: its one-time filter skips it.
+# Trigram look-ups cost more still, so they run only when words found nothing (typos, partial
+# Latin names); no LIMIT inside, or the planner picks a sequential scan. The LIMIT on the union
+# keeps the planner's estimate small enough that it fetches candidates by primary key.
+_PG_SEARCH = text("""
 WITH q AS (
   SELECT websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english', :q) AS tsq,
          to_tsquery('simple', :names) AS names
+), named AS MATERIALIZED (
+  SELECT s.id FROM species s, q WHERE s.search_names_vector @@ q.names LIMIT :cap
+), texts AS MATERIALIZED (
+  SELECT s.id FROM species s, q
+  WHERE (SELECT count(*) FROM named) < :offset + :limit AND s.search_vector @@ q.tsq LIMIT :cap
+), fuzzy AS (
+  SELECT s.id FROM species s
+  WHERE NOT EXISTS (SELECT FROM named) AND NOT EXISTS (SELECT FROM texts)
+    AND :ql <% s.search_names
 ), candidates AS (
-  SELECT id FROM species WHERE scientific_name = :exact
-  UNION (SELECT s.id FROM species s, q WHERE s.search_names_vector @@ q.names LIMIT :cap)
-  {more}
+  SELECT id, true AS by_name FROM species WHERE scientific_name = :exact
+  UNION SELECT id, true FROM named UNION SELECT id, true FROM fuzzy UNION SELECT id, false FROM texts
+  LIMIT 2 * :cap + 1
 )
 SELECT s.id,
        (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END)
        + (CASE WHEN s.search_names_vector @@ q.names THEN 5 ELSE 0 END)
        + ts_rank(s.search_vector, q.tsq || q.names, 1) * 10
-       + word_similarity(:ql, s.search_names) AS score,
+       + (CASE WHEN c.by_name THEN word_similarity(:ql, s.search_names) ELSE 0 END) AS score,
        count(*) OVER () AS total
-FROM candidates c JOIN species s ON s.id = c.id, q
+FROM (SELECT id, bool_or(by_name) AS by_name FROM candidates GROUP BY id) c
+JOIN species s ON s.id = c.id, q
 ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
-"""
-_PG_TEXT = "UNION (SELECT s.id FROM species s, q WHERE s.search_vector @@ q.tsq LIMIT :cap)"
-# Every name match outscores every text-only match, so when names alone fill the page the
-# whole-document look-up (thousands of rows for a word like "leaves") cannot change it and is
-# skipped. Trigram look-ups cost more still, so they run only when text search found too little:
-# typos and partial Latin names. No LIMIT inside, or the planner picks a sequential scan.
-_PG_NAMES_ONLY = text(_PG_SEARCH.format(more=""))
-_PG_EXACT = text(_PG_SEARCH.format(more=_PG_TEXT))
-_PG_FUZZY = text(_PG_SEARCH.format(more=_PG_TEXT + "\n  UNION (SELECT s.id FROM species s WHERE :ql <% s.search_names)"))
+""")
 _SQLITE_SEARCH = text("""
 WITH f AS (
   SELECT species_id, bm25(species_fts, 0, 10.0, 5.0, 2.0, 1.0) AS rank
@@ -79,19 +91,8 @@ SELECT s.id AS id, (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END) - 
 FROM f JOIN species s ON s.id = f.species_id
 ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
 """)
-# A bound on how many candidates one query ranks, so a word in every description stays fast.
-CANDIDATE_CAP = 500
-
-
-def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Tell Alembic's autogenerate to leave the search index (not in the models) alone."""
-    if type_ == "table":
-        return not (name or "").startswith("species_fts")
-    if type_ == "column":
-        return name not in ("search_names", "search_vector", "search_names_vector")
-    if type_ == "index":
-        return not (name or "").startswith("ix_species_search_")
-    return True
+# A bound on how many candidates one look-up yields, so a word in every description stays fast.
+CANDIDATE_CAP = 200
 
 
 def query_terms(q: str) -> list[str]:
@@ -126,11 +127,7 @@ def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[
         plain = " ".join(terms)
         params = {"q": q, "ql": plain.lower(), "exact": exact, "cap": CANDIDATE_CAP,
                   "names": " & ".join(f"{t.lower()}:*" for t in terms), "limit": limit, "offset": offset}
-        rows = conn.execute(_PG_NAMES_ONLY, params).all()
-        if not rows or rows[0].total < offset + limit:
-            rows = conn.execute(_PG_EXACT, params).all()
-        if offset == 0 and len(rows) < limit:
-            rows = conn.execute(_PG_FUZZY, params).all()
+        rows = conn.execute(_PG_SEARCH, params).all()
     else:
         match = " ".join('"' + t + '"*' for t in terms)
         rows = conn.execute(_SQLITE_SEARCH, {"match": match, "exact": exact, "limit": limit,

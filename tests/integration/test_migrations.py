@@ -4,7 +4,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from app.extensions import db
-from app.species.search_index import include_name
+from app.search.base import include_name
 
 
 def test_migrations_built_every_model_table(app_ctx):
