@@ -4,8 +4,12 @@ from flask import Flask, url_for
 from app.extensions import db
 from app.forum import search_index, service
 from app.forum.models import Category, Post, Thread
-from app.search.base import (SearchHit, SearchSource, register_search_index,
-                             register_search_source)
+from app.search.base import (
+    SearchHit,
+    SearchSource,
+    register_search_index,
+    register_search_source,
+)
 from app.search.index import HEADLINE_CHARS, headlines
 
 

@@ -5,6 +5,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.search.service import CONTROL_CHARS as _CONTROL
 from app.search.service import highlight
 
 MAX_TERMS = 8
@@ -12,7 +13,6 @@ HEADLINE_CHARS = 5000
 _WORD = re.compile(r"\w+", re.UNICODE)
 _START, _STOP = "\x02", "\x03"
 _UNSAFE = re.compile(r'[<>"]')
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # Quotes, OR and a leading minus are web-search syntax: then websearch_to_tsquery reads the query.
 _SYNTAX = re.compile(r'"|(?:^|\s)-\w|\bor\b', re.IGNORECASE)
 # Plain words otherwise, every one required and the last one a prefix (search as you type).

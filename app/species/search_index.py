@@ -7,6 +7,7 @@ from sqlalchemy import Uuid, bindparam, event, text
 from sqlalchemy.orm import Session
 
 from app.search.base import SearchIndexNames
+from app.search.service import CONTROL_CHARS
 from app.species.models import Species, SpeciesCommonName
 from app.species.names import normalise_scientific_name
 
@@ -118,6 +119,7 @@ def reindex(session: Session, species_ids: Iterable[uuid.UUID]) -> None:
 
 def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[tuple[uuid.UUID, float]], int]:
     """Return (species id, score) pairs best first, and how many matched."""
+    q = CONTROL_CHARS.sub(" ", q)
     terms = query_terms(q)
     if not terms:
         return [], 0
