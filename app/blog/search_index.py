@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.blog.models import Post
 from app.search.base import SearchIndexNames
-from app.search.index import PG_TSQUERY, fts_match, pg_query_params, query_terms
+from app.search.index import PG_TSQUERY, fts_match, pg_query_params, plan_for_these_words, query_terms
 
 INDEX_NAMES = SearchIndexNames(tables=("post_fts",), columns=("post.search_vector",),
                                indexes=("ix_post_search_vector",))
@@ -28,14 +28,13 @@ _SQLITE_INSERT = text(f"INSERT INTO post_fts (post_id, title, summary, body) {SQ
 
 # Candidates: the newest matching published posts (bounded), then ranked by weighted text rank.
 _PG_SEARCH = text(f"""
-WITH q AS (SELECT {PG_TSQUERY} AS tsq),
-hits AS (
-  SELECT p.id FROM post p, q
-  WHERE p.search_vector @@ q.tsq AND p.status = 'published'
+WITH hits AS (
+  SELECT p.id FROM post p
+  WHERE p.search_vector @@ {PG_TSQUERY} AND p.status = 'published'
   ORDER BY p.published_at DESC LIMIT :cap
 )
-SELECT p.id, ts_rank(p.search_vector, q.tsq) AS score, count(*) OVER () AS total
-FROM hits h JOIN post p ON p.id = h.id, q
+SELECT p.id, ts_rank(p.search_vector, {PG_TSQUERY}) AS score, count(*) OVER () AS total
+FROM hits h JOIN post p ON p.id = h.id
 ORDER BY score DESC, p.published_at DESC LIMIT :limit OFFSET :offset
 """)
 _SQLITE_SEARCH = text("""
@@ -69,6 +68,7 @@ def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[
         return [], 0
     conn = session.connection()
     if conn.dialect.name == "postgresql":
+        plan_for_these_words(conn)
         rows = conn.execute(_PG_SEARCH, {**pg_query_params(q, terms), "cap": CANDIDATE_CAP,
                                          "limit": limit, "offset": offset}).all()
     else:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.forum.models import Post, Thread
 from app.search.base import SearchIndexNames
-from app.search.index import PG_TSQUERY, fts_match, pg_query_params, query_terms
+from app.search.index import PG_TSQUERY, fts_match, pg_query_params, plan_for_these_words, query_terms
 
 INDEX_NAMES = SearchIndexNames(tables=("forum_thread_fts",), columns=("forum_thread.search_vector",),
                                indexes=("ix_forum_thread_search_vector",))
@@ -33,14 +33,13 @@ _SQLITE_INSERT = text(f"INSERT INTO forum_thread_fts (thread_id, title, tags, bo
 # which have no category, are found through the page they sit under).
 _VISIBLE = ("NOT t.hidden AND t.category_id IN (SELECT c.id FROM forum_category c WHERE c.min_role IS NULL)")
 _PG_SEARCH = text(f"""
-WITH q AS (SELECT {PG_TSQUERY} AS tsq),
-hits AS (
-  SELECT t.id FROM forum_thread t, q
-  WHERE t.search_vector @@ q.tsq AND {_VISIBLE}
+WITH hits AS (
+  SELECT t.id FROM forum_thread t
+  WHERE t.search_vector @@ {PG_TSQUERY} AND {_VISIBLE}
   ORDER BY t.last_post_at DESC LIMIT :cap
 )
-SELECT t.id, ts_rank(t.search_vector, q.tsq) AS score, count(*) OVER () AS total
-FROM hits h JOIN forum_thread t ON t.id = h.id, q
+SELECT t.id, ts_rank(t.search_vector, {PG_TSQUERY}) AS score, count(*) OVER () AS total
+FROM hits h JOIN forum_thread t ON t.id = h.id
 ORDER BY score DESC, t.last_post_at DESC LIMIT :limit OFFSET :offset
 """)
 _SQLITE_SEARCH = text(f"""
@@ -75,6 +74,7 @@ def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[
         return [], 0
     conn = session.connection()
     if conn.dialect.name == "postgresql":
+        plan_for_these_words(conn)
         rows = conn.execute(_PG_SEARCH, {**pg_query_params(q, terms), "cap": CANDIDATE_CAP,
                                          "limit": limit, "offset": offset}).all()
     else:

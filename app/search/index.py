@@ -27,6 +27,18 @@ FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS t(body, n) ORDER BY t.n
 """)
 
 
+def plan_for_these_words(conn) -> None:
+    """Make PostgreSQL plan the next search for its actual words, not a cached generic plan.
+
+    psycopg prepares a statement after a few runs, and PostgreSQL may then reuse one plan for
+    every query. How many rows a word matches decides the plan (walk the newest rows for a word
+    in most documents, use the GIN index for a rare one), so a generic plan is slow for one kind.
+    Scoped to the current transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 def query_terms(q: str) -> list[str]:
     """Split a query into plain words: operators and quotes never reach the database."""
     return _WORD.findall(q.replace("_", " "))[:MAX_TERMS]
