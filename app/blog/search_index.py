@@ -7,7 +7,15 @@ from sqlalchemy.orm import Session
 
 from app.blog.models import Post
 from app.search.base import SearchIndexNames
-from app.search.index import PG_TSQUERY, fts_match, pg_query_params, plan_for_these_words, query_terms
+from app.search.index import (
+    PG_TSQUERY,
+    fts_match,
+    pg_headline,
+    pg_query_params,
+    plan_for_these_words,
+    query_terms,
+    result_rows,
+)
 
 INDEX_NAMES = SearchIndexNames(tables=("post_fts",), columns=("post.search_vector",),
                                indexes=("ix_post_search_vector",))
@@ -32,16 +40,21 @@ WITH hits AS (
   SELECT p.id FROM post p
   WHERE p.search_vector @@ {PG_TSQUERY} AND p.status = 'published'
   ORDER BY p.published_at DESC LIMIT :cap
+), ranked AS (
+  SELECT p.id, ts_rank(p.search_vector, {PG_TSQUERY}) AS score, count(*) OVER () AS total
+  FROM hits h JOIN post p ON p.id = h.id
+  ORDER BY score DESC, p.published_at DESC LIMIT :limit OFFSET :offset
 )
-SELECT p.id, ts_rank(p.search_vector, {PG_TSQUERY}) AS score, count(*) OVER () AS total
-FROM hits h JOIN post p ON p.id = h.id
-ORDER BY score DESC, p.published_at DESC LIMIT :limit OFFSET :offset
+SELECT r.id, r.score, r.total, p.title, p.slug,
+       {pg_headline("concat_ws(' ', nullif(p.summary, ''), p.body)")}
+FROM ranked r JOIN post p ON p.id = r.id
+ORDER BY r.score DESC, p.published_at DESC
 """)
 _SQLITE_SEARCH = text("""
 WITH f AS (
   SELECT post_id, bm25(post_fts, 0, 10.0, 4.0, 1.0) AS rank FROM post_fts WHERE post_fts MATCH :match
 )
-SELECT p.id AS id, -f.rank AS score, count(*) OVER () AS total
+SELECT p.id AS id, -f.rank AS score, count(*) OVER () AS total, p.title, p.slug, p.summary, p.body
 FROM f JOIN post p ON p.id = f.post_id
 WHERE p.status = 'published'
 ORDER BY score DESC, p.published_at DESC LIMIT :limit OFFSET :offset
@@ -61,8 +74,12 @@ def reindex(session: Session, post_ids: Iterable[uuid.UUID]) -> None:
             conn.execute(_SQLITE_INSERT, {"ids": chunk})
 
 
-def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[tuple[uuid.UUID, float]], int]:
-    """Return (post id, score) pairs for published posts, best first, and how many matched."""
+def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int]:
+    """Return the page's matching published posts, best first, and how many matched.
+
+    Rows carry id, score, title and slug, and on PostgreSQL a highlighted headline (with the
+    text's opening and closing words), elsewhere the summary and body to make one from.
+    """
     terms = query_terms(q)
     if not terms:
         return [], 0
@@ -73,8 +90,7 @@ def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[
                                          "limit": limit, "offset": offset}).all()
     else:
         rows = conn.execute(_SQLITE_SEARCH, {"match": fts_match(terms), "limit": limit, "offset": offset}).all()
-    ids = [(r.id if isinstance(r.id, uuid.UUID) else uuid.UUID(str(r.id)), float(r.score)) for r in rows]
-    return ids, (rows[0].total if rows else 0)
+    return result_rows(rows), (rows[0].total if rows else 0)
 
 
 def _before_flush(session: Session, flush_context, instances) -> None:

@@ -23,13 +23,13 @@ from app.blog.models import (DIFFICULTIES, Category, Post, PostImage, PostRevisi
                              Series, Tag, post_species, post_tag)
 from app.core import messages
 from app.core.images import ImageRejected, clean_image
-from app.core.markdown import plain_text, reading_time_minutes, render_markdown
+from app.core.markdown import reading_time_minutes, render_markdown
 from app.core.models import utcnow
 from app.core.redis import get_queue, get_redis
 from app.core.storage import StorageError, get_storage
 from app.extensions import cache, db
 from app.search.base import SearchHit
-from app.search.index import HEADLINE_CHARS, headlines
+from app.search.index import snippet
 from app.species.models import Species
 from app.species.names import slugify_name
 
@@ -647,13 +647,9 @@ def sitemap_entries() -> list[tuple[str, datetime | None]]:
 
 def search_posts(query: str, limit: int, offset: int) -> tuple[list[SearchHit], int]:
     """Find published posts by the words of their title, summary and body; best first."""
-    ranked, total = search_index.search_ids(db.session, query, limit, offset)
-    if not ranked:
-        return [], total
-    found = {p.id: p for p in db.session.scalars(select(Post).where(Post.id.in_([i for i, _ in ranked])))}
-    posts = [(found[i], score) for i, score in ranked if i in found]
-    snippets = headlines(db.session, query,
-                         [" ".join(filter(None, (p.summary, plain_text(p.body, HEADLINE_CHARS)))) for p, _ in posts])
-    return [SearchHit(kind="post", title=post.title, url=url_for("blog.post", slug=post.slug),
-                      snippet=snippet, score=score)
-            for (post, score), snippet in zip(posts, snippets)], total
+    rows, total = search_index.search(db.session, query, limit, offset)
+    return [SearchHit(kind="post", title=row.title, url=url_for("blog.post", slug=row.slug),
+                      snippet=snippet(row, query, " ".join(filter(None, (getattr(row, "summary", ""),
+                                                                         getattr(row, "body", ""))))),
+                      score=float(row.score))
+            for row in rows], total

@@ -7,7 +7,15 @@ from sqlalchemy.orm import Session
 
 from app.forum.models import Post, Thread
 from app.search.base import SearchIndexNames
-from app.search.index import PG_TSQUERY, fts_match, pg_query_params, plan_for_these_words, query_terms
+from app.search.index import (
+    PG_TSQUERY,
+    fts_match,
+    pg_headline,
+    pg_query_params,
+    plan_for_these_words,
+    query_terms,
+    result_rows,
+)
 
 INDEX_NAMES = SearchIndexNames(tables=("forum_thread_fts",), columns=("forum_thread.search_vector",),
                                indexes=("ix_forum_thread_search_vector",))
@@ -37,20 +45,28 @@ WITH hits AS (
   SELECT t.id FROM forum_thread t
   WHERE t.search_vector @@ {PG_TSQUERY} AND {_VISIBLE}
   ORDER BY t.last_post_at DESC LIMIT :cap
+), ranked AS (
+  SELECT t.id, ts_rank(t.search_vector, {PG_TSQUERY}) AS score, count(*) OVER () AS total
+  FROM hits h JOIN forum_thread t ON t.id = h.id
+  ORDER BY score DESC, t.last_post_at DESC LIMIT :limit OFFSET :offset
 )
-SELECT t.id, ts_rank(t.search_vector, {PG_TSQUERY}) AS score, count(*) OVER () AS total
-FROM hits h JOIN forum_thread t ON t.id = h.id
-ORDER BY score DESC, t.last_post_at DESC LIMIT :limit OFFSET :offset
+SELECT r.id, r.score, r.total, t.title, {pg_headline(f"coalesce({OPENING_POST}, '')")}
+FROM ranked r JOIN forum_thread t ON t.id = r.id
+ORDER BY r.score DESC, t.last_post_at DESC
 """)
 _SQLITE_SEARCH = text(f"""
 WITH f AS (
   SELECT thread_id, bm25(forum_thread_fts, 0, 10.0, 4.0, 1.0) AS rank
   FROM forum_thread_fts WHERE forum_thread_fts MATCH :match
+), ranked AS (
+  SELECT t.id AS id, -f.rank AS score, count(*) OVER () AS total
+  FROM f JOIN forum_thread t ON t.id = f.thread_id
+  WHERE {_VISIBLE}
+  ORDER BY score DESC, t.last_post_at DESC LIMIT :limit OFFSET :offset
 )
-SELECT t.id AS id, -f.rank AS score, count(*) OVER () AS total
-FROM f JOIN forum_thread t ON t.id = f.thread_id
-WHERE {_VISIBLE}
-ORDER BY score DESC, t.last_post_at DESC LIMIT :limit OFFSET :offset
+SELECT r.id, r.score, r.total, t.title, coalesce({OPENING_POST}, '') AS body
+FROM ranked r JOIN forum_thread t ON t.id = r.id
+ORDER BY r.score DESC, t.last_post_at DESC
 """)
 
 
@@ -67,8 +83,12 @@ def reindex(session: Session, thread_ids: Iterable[uuid.UUID]) -> None:
             conn.execute(_SQLITE_INSERT, {"ids": chunk})
 
 
-def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[tuple[uuid.UUID, float]], int]:
-    """Return (thread id, score) pairs for threads everyone may read, best first, and how many matched."""
+def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int]:
+    """Return the page's matching threads that everyone may read, best first, and how many matched.
+
+    Rows carry id, score and title, and on PostgreSQL a highlighted headline of the opening post
+    (with its opening and closing words), elsewhere the opening post's body to make one from.
+    """
     terms = query_terms(q)
     if not terms:
         return [], 0
@@ -79,8 +99,7 @@ def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[
                                          "limit": limit, "offset": offset}).all()
     else:
         rows = conn.execute(_SQLITE_SEARCH, {"match": fts_match(terms), "limit": limit, "offset": offset}).all()
-    ids = [(r.id if isinstance(r.id, uuid.UUID) else uuid.UUID(str(r.id)), float(r.score)) for r in rows]
-    return ids, (rows[0].total if rows else 0)
+    return result_rows(rows), (rows[0].total if rows else 0)
 
 
 def _touched_threads(session: Session) -> set:

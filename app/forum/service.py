@@ -14,7 +14,7 @@ from app.accounts.models import User
 from app.core import messages
 from app.core.images import clean_image
 from app.core.logging import log_event
-from app.core.markdown import find_mentions, plain_text, render_markdown
+from app.core.markdown import find_mentions, render_markdown
 from app.core.models import utcnow
 from app.core import fragments
 from app.core.redis import get_redis
@@ -705,20 +705,9 @@ def moderation_queue(limit: int = 100) -> list[tuple[Post, int]]:
     return [(post, n) for post, n in rows]
 
 
-def search_threads(query: str, limit: int, offset: int) -> tuple[list[tuple[Thread, float]], int]:
-    """Find threads everyone may read by the words of their title, tags and opening post; best first."""
-    ranked, total = search_index.search_ids(db.session, query, limit, offset)
-    if not ranked:
-        return [], total
-    found = {t.id: t for t in db.session.scalars(select(Thread).where(Thread.id.in_([i for i, _ in ranked])))}
-    return [(found[i], score) for i, score in ranked if i in found], total
+def search_threads(query: str, limit: int, offset: int) -> tuple[list, int]:
+    """Find threads everyone may read by the words of their title, tags and opening post; best first.
 
-
-def first_post_excerpts(threads: list[Thread], limit: int = 200) -> dict:
-    """Return each thread's visible opening post as one line of plain text, in one query, by thread id."""
-    if not threads:
-        return {}
-    rows = db.session.execute(select(Post.thread_id, Post.body).where(
-        Post.thread_id.in_([t.id for t in threads]), Post.number == 1, Post.hidden.is_(False),
-        Post.deleted_at.is_(None)))
-    return {thread_id: plain_text(body or "", limit) for thread_id, body in rows}
+    Returns rows (id, score, title and what app.search.index.snippet needs) and how many matched.
+    """
+    return search_index.search(db.session, query, limit, offset)

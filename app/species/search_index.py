@@ -45,6 +45,12 @@ SELECT s.id, s.scientific_name,
 FROM species s WHERE s.id IN :ids
 """).bindparams(bindparam("ids", expanding=True, type_=Uuid))
 
+# What a hit shows, fetched for the page's rows only (so a hit needs no second query).
+_DISPLAY = """SELECT r.id, r.score, r.total, s.scientific_name, s.slug, s.family, s.description,
+       (SELECT {agg}(n.name, ', ') FROM (SELECT c.name FROM species_common_name c
+                                         WHERE c.species_id = r.id ORDER BY c.position, c.name) n) AS names
+FROM ranked r JOIN species s ON s.id = r.id
+ORDER BY r.score DESC, s.scientific_name"""
 # One statement, one round trip. Candidates come from bounded index look-ups, so a word found in
 # every description stays fast; then exact scientific name first (100), name matches (5), text
 # rank, trigram closeness. Name matches use the names-only vector (revision 0007): the
@@ -54,7 +60,7 @@ FROM species s WHERE s.id IN :ids
 # Trigram look-ups cost more still, so they run only when words found nothing (typos, partial
 # Latin names); no LIMIT inside, or the planner picks a sequential scan. The LIMIT on the union
 # keeps the planner's estimate small enough that it fetches candidates by primary key.
-_PG_SEARCH = text("""
+_PG_SEARCH = text(f"""
 WITH q AS (
   SELECT websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english', :q) AS tsq,
          to_tsquery('simple', :names) AS names
@@ -71,26 +77,30 @@ WITH q AS (
   SELECT id, true AS by_name FROM species WHERE scientific_name = :exact
   UNION SELECT id, true FROM named UNION SELECT id, true FROM fuzzy UNION SELECT id, false FROM texts
   LIMIT 2 * :cap + 1
+), ranked AS (
+  SELECT s.id,
+         (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END)
+         + (CASE WHEN s.search_names_vector @@ q.names THEN 5 ELSE 0 END)
+         + ts_rank(s.search_vector, q.tsq || q.names, 1) * 10
+         + (CASE WHEN c.by_name THEN word_similarity(:ql, s.search_names) ELSE 0 END) AS score,
+         count(*) OVER () AS total
+  FROM (SELECT id, bool_or(by_name) AS by_name FROM candidates GROUP BY id) c
+  JOIN species s ON s.id = c.id, q
+  ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
 )
-SELECT s.id,
-       (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END)
-       + (CASE WHEN s.search_names_vector @@ q.names THEN 5 ELSE 0 END)
-       + ts_rank(s.search_vector, q.tsq || q.names, 1) * 10
-       + (CASE WHEN c.by_name THEN word_similarity(:ql, s.search_names) ELSE 0 END) AS score,
-       count(*) OVER () AS total
-FROM (SELECT id, bool_or(by_name) AS by_name FROM candidates GROUP BY id) c
-JOIN species s ON s.id = c.id, q
-ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
+{_DISPLAY.format(agg="string_agg")}
 """)
-_SQLITE_SEARCH = text("""
+_SQLITE_SEARCH = text(f"""
 WITH f AS (
   SELECT species_id, bm25(species_fts, 0, 10.0, 5.0, 2.0, 1.0) AS rank
   FROM species_fts WHERE species_fts MATCH :match
+), ranked AS (
+  SELECT s.id AS id, (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END) - f.rank AS score,
+         count(*) OVER () AS total
+  FROM f JOIN species s ON s.id = f.species_id
+  ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
 )
-SELECT s.id AS id, (CASE WHEN s.scientific_name = :exact THEN 100 ELSE 0 END) - f.rank AS score,
-       count(*) OVER () AS total
-FROM f JOIN species s ON s.id = f.species_id
-ORDER BY score DESC, s.scientific_name LIMIT :limit OFFSET :offset
+{_DISPLAY.format(agg="group_concat")}
 """)
 # A bound on how many candidates one look-up yields, so a word in every description stays fast.
 CANDIDATE_CAP = 200
@@ -117,8 +127,9 @@ def reindex(session: Session, species_ids: Iterable[uuid.UUID]) -> None:
             conn.execute(_SQLITE_INSERT, {"ids": chunk})
 
 
-def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[tuple[uuid.UUID, float]], int]:
-    """Return (species id, score) pairs best first, and how many matched."""
+def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int]:
+    """Return the page's matching species, best first (id, score, names, slug, family, description),
+    and how many matched."""
     q = CONTROL_CHARS.sub(" ", q)
     terms = query_terms(q)
     if not terms:
@@ -134,8 +145,7 @@ def search_ids(session: Session, q: str, limit: int, offset: int) -> tuple[list[
         match = " ".join('"' + t + '"*' for t in terms)
         rows = conn.execute(_SQLITE_SEARCH, {"match": match, "exact": exact, "limit": limit,
                                              "offset": offset}).all()
-    ids = [(r.id if isinstance(r.id, uuid.UUID) else uuid.UUID(str(r.id)), float(r.score)) for r in rows]
-    return ids, (rows[0].total if rows else 0)
+    return rows, (rows[0].total if rows else 0)
 
 
 def _touched_species(session: Session) -> set:

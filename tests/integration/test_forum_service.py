@@ -333,4 +333,4 @@ def test_search_finds_thread_by_post_text(users, category, req):
     thread = make_thread(category, users["alice"], title="Tomato trouble", body="Blossom end rot")
     make_thread(category, users["alice"], title="Other", body="Nothing here")
     ranked, total = service.search_threads("blossom", 10, 0)
-    assert total == 1 and ranked[0][0].id == thread.id
+    assert total == 1 and ranked[0].id == thread.id
