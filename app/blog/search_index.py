@@ -20,7 +20,7 @@ from app.search.index import (
 INDEX_NAMES = SearchIndexNames(tables=("post_fts",), columns=("post.search_vector",),
                                indexes=("ix_post_search_vector",))
 # A bound on how many matches one query ranks: the newest this many, so a word in every post stays fast.
-CANDIDATE_CAP = 200
+CANDIDATE_CAP = 100
 
 # Keep in step with migrations/versions/0008_search_posts_threads.py, which fills existing rows.
 PG_VECTOR = ("setweight(to_tsvector('english', coalesce(p.title, '')), 'A')"

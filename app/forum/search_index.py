@@ -20,7 +20,7 @@ from app.search.index import (
 INDEX_NAMES = SearchIndexNames(tables=("forum_thread_fts",), columns=("forum_thread.search_vector",),
                                indexes=("ix_forum_thread_search_vector",))
 # A bound on how many matches one query ranks: the most recently active this many.
-CANDIDATE_CAP = 200
+CANDIDATE_CAP = 100
 
 # The opening post counts while it is visible; replies are conversation, not what the thread is about.
 # Keep in step with migrations/versions/0008_search_posts_threads.py, which fills existing rows.

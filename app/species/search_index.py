@@ -51,7 +51,8 @@ _DISPLAY = """SELECT r.id, r.score, r.total, s.scientific_name, s.slug, s.family
                                          WHERE c.species_id = r.id ORDER BY c.position, c.name) n) AS names
 FROM ranked r JOIN species s ON s.id = r.id
 ORDER BY r.score DESC, s.scientific_name"""
-# One statement, one round trip. Candidates come from bounded index look-ups, so a word found in
+# One statement, one round trip. Names match word for word, the last word as a prefix (search as
+# you type): a prefix on every word made GIN merge thousands of postings per word ("giant:*"). Candidates come from bounded index look-ups, so a word found in
 # every description stays fast; then exact scientific name first (100), name matches (5), text
 # rank, trigram closeness. Name matches use the names-only vector (revision 0007): the
 # whole-document one would need a weight filter that its GIN index cannot check. Every name match
@@ -103,7 +104,7 @@ WITH f AS (
 {_DISPLAY.format(agg="group_concat")}
 """)
 # A bound on how many candidates one look-up yields, so a word in every description stays fast.
-CANDIDATE_CAP = 200
+CANDIDATE_CAP = 100
 
 
 def query_terms(q: str) -> list[str]:
@@ -139,7 +140,8 @@ def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int
     if conn.dialect.name == "postgresql":
         plain = " ".join(terms)
         params = {"q": q, "ql": plain.lower(), "exact": exact, "cap": CANDIDATE_CAP,
-                  "names": " & ".join(f"{t.lower()}:*" for t in terms), "limit": limit, "offset": offset}
+                  "names": " & ".join([*(t.lower() for t in terms[:-1]), terms[-1].lower() + ":*"]),
+                  "limit": limit, "offset": offset}
         rows = conn.execute(_PG_SEARCH, params).all()
     else:
         match = " ".join('"' + t + '"*' for t in terms)
