@@ -20,3 +20,21 @@ def test_models_and_migrations_agree(app_ctx):
                                                          "include_name": include_name})
         diff = compare_metadata(context, db.metadata)
     assert diff == []
+
+
+def test_search_revision_downgrades_and_upgrades_refilling_the_index(app, app_ctx):
+    from flask_migrate import downgrade, upgrade
+
+    from app.blog.service import search_posts
+    from tests.factories import make_post
+
+    make_post(title="Pruning roses")
+    db.session.remove()
+    downgrade(revision="0007")
+    schema = inspect(db.engine)
+    assert "post_fts" not in schema.get_table_names()
+    assert "search_vector" not in {c["name"] for c in schema.get_columns("post")}
+    upgrade()
+    with app.test_request_context():
+        hits, total = search_posts("pruning", 10, 0)
+    assert total == 1 and hits[0].title == "Pruning roses"
