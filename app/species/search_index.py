@@ -51,16 +51,17 @@ _DISPLAY = """SELECT r.id, r.score, r.total, s.scientific_name, s.slug, s.family
                                          WHERE c.species_id = r.id ORDER BY c.position, c.name) n) AS names
 FROM ranked r JOIN species s ON s.id = r.id
 ORDER BY r.score DESC, s.scientific_name"""
-# One statement, one round trip. Names match word for word, the last word as a prefix (search as
-# you type): a prefix on every word made GIN merge thousands of postings per word ("giant:*"). Candidates come from bounded index look-ups, so a word found in
+# One statement, one round trip. Candidates come from bounded index look-ups, so a word found in
 # every description stays fast; then exact scientific name first (100), name matches (5), text
 # rank, trigram closeness. Name matches use the names-only vector (revision 0007): the
-# whole-document one would need a weight filter that its GIN index cannot check. Every name match
-# outscores every text-only match, so when names alone fill the page the whole-document look-up
-# (thousands of rows for a word like "leaves") cannot change it: its one-time filter skips it.
-# Trigram look-ups cost more still, so they run only when words found nothing (typos, partial
-# Latin names); no LIMIT inside, or the planner picks a sequential scan. The LIMIT on the union
-# keeps the planner's estimate small enough that it fetches candidates by primary key.
+# whole-document one would need a weight filter that its GIN index cannot check. Names match word
+# for word with the last word a prefix (search as you type): a prefix on every word made GIN merge
+# thousands of postings per word ("giant:*"). Every name match outscores every text-only match, so
+# when names alone fill the page the whole-document look-up (thousands of rows for a word like
+# "leaves") cannot change it: its one-time filter skips it. Trigram look-ups cost more still, so
+# they run only when words found nothing (typos, partial Latin names); no LIMIT inside, or the
+# planner picks a sequential scan. The LIMIT on the union keeps the planner's estimate small
+# enough that it fetches candidates by primary key rather than hashing the whole table.
 _PG_SEARCH = text(f"""
 WITH q AS (
   SELECT websearch_to_tsquery('simple', :q) || websearch_to_tsquery('english', :q) AS tsq,
@@ -129,8 +130,10 @@ def reindex(session: Session, species_ids: Iterable[uuid.UUID]) -> None:
 
 
 def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int]:
-    """Return the page's matching species, best first (id, score, names, slug, family, description),
-    and how many matched."""
+    """Return the page's matching species, best first, and how many matched.
+
+    Rows carry id, score, scientific_name, slug, family, description and names (common names).
+    """
     q = CONTROL_CHARS.sub(" ", q)
     terms = query_terms(q)
     if not terms:
