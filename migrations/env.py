@@ -87,7 +87,7 @@ def run_migrations_online():
 
     conf_args = current_app.extensions['migrate'].configure_args
     # The search index lives outside the models (FTS5 table, tsvector columns): leave it alone.
-    from app.species.search_index import include_name
+    from app.search.base import include_name
     conf_args.setdefault("include_name", include_name)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives

@@ -23,6 +23,7 @@ if not os.environ.get("TEST_DATABASE_URL"):
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.search.base import search_index_tables  # noqa: E402
 from config import TestingConfig  # noqa: E402
 from tests import factories  # noqa: E402
 
@@ -82,8 +83,9 @@ def _clean_state(request):
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
             if conn.dialect.name == "sqlite":
-                # The species search index is a virtual table outside the models.
-                conn.exec_driver_sql("DELETE FROM species_fts")
+                # The search indexes are virtual tables outside the models.
+                for table in search_index_tables():
+                    conn.exec_driver_sql(f"DELETE FROM {table}")
         app.extensions["redis"].flushdb()
 
 

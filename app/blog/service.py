@@ -13,21 +13,23 @@ from typing import Any, BinaryIO
 
 from flask import current_app, url_for
 from markupsafe import escape
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app.accounts.models import User
+from app.blog import search_index
 from app.blog.models import (DIFFICULTIES, Category, Post, PostImage, PostRevision, PostSlug,
                              Series, Tag, post_species, post_tag)
 from app.core import messages
 from app.core.images import ImageRejected, clean_image
-from app.core.markdown import plain_text, reading_time_minutes, render_markdown
+from app.core.markdown import reading_time_minutes, render_markdown
 from app.core.models import utcnow
 from app.core.redis import get_queue, get_redis
 from app.core.storage import StorageError, get_storage
 from app.extensions import cache, db
 from app.search.base import SearchHit
+from app.search.index import snippet
 from app.species.models import Species
 from app.species.names import slugify_name
 
@@ -643,43 +645,11 @@ def sitemap_entries() -> list[tuple[str, datetime | None]]:
     return entries
 
 
-def _snippet(text: str, words: list[str], width: int = 180) -> str:
-    lower = text.lower()
-    starts = [lower.find(w) for w in words if lower.find(w) >= 0]
-    start = max(0, min(starts) - 40) if starts else 0
-    piece = str(escape(text[start:start + width]))
-    for word in words:
-        escaped = str(escape(word))
-        index = piece.lower().find(escaped)
-        while index >= 0:
-            piece = f"{piece[:index]}<mark>{piece[index:index + len(escaped)]}</mark>" \
-                    f"{piece[index + len(escaped):]}"
-            index = piece.lower().find(escaped, index + len(escaped) + 13)
-    return ("…" if start else "") + piece
-
-
-def _like_escape(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_posts(query: str, limit: int, offset: int) -> tuple[list[SearchHit], int]:
-    """Find published posts whose title, summary or body holds every word of the query."""
-    words = [w.lower() for w in query.split() if w][:8]
-    if not words:
-        return [], 0
-    stmt = select(Post).where(Post.status == "published")
-    for word in words:
-        pattern = "%" + _like_escape(word) + "%"
-        stmt = stmt.where(or_(Post.title.ilike(pattern, escape="\\"),
-                              Post.summary.ilike(pattern, escape="\\"),
-                              Post.body.ilike(pattern, escape="\\")))
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    posts = db.session.scalars(stmt.order_by(Post.published_at.desc()).limit(limit).offset(offset))
-    hits = []
-    for post in posts:
-        text = post.summary or plain_text(post.body, 400)
-        title_hits = sum(w in post.title.lower() for w in words)
-        hits.append(SearchHit(kind="post", title=post.title,
-                              url=url_for("blog.post", slug=post.slug),
-                              snippet=_snippet(text, words), score=1.0 + title_hits))
-    return hits, total
+    """Find published posts by the words of their title, summary and body; best first."""
+    rows, total = search_index.search(db.session, query, limit, offset)
+    return [SearchHit(kind="post", title=row.title, url=url_for("blog.post", slug=row.slug),
+                      snippet=snippet(row, query, " ".join(filter(None, (getattr(row, "summary", ""),
+                                                                         getattr(row, "body", ""))))),
+                      score=float(row.score))
+            for row in rows], total

@@ -475,12 +475,15 @@ def init_blog(app) -> None:
     from app.blog.seed import seed_bench_posts, seed_demo_posts
     from app.core.registry import (register_bench_seeder, register_discussable,
                                    register_home_section, register_nav_link, register_seeder)
-    from app.search.base import SearchSource, register_search_source
+    from app.blog import search_index
+    from app.search.base import SearchSource, register_search_index, register_search_source
 
     register_nav_link(app, "blog.index", "Blog")
     register_home_section(app, "blog/_home_section.html", _latest_posts)
     register_search_source(app, SearchSource(kind="post", label="Blog posts",
                                              search=service.search_posts, order=20, models=(Post,)))
+    register_search_index(app, search_index.INDEX_NAMES)
+    search_index.listen()
     register_discussable(app, "post", _resolve_post)
     register_seeder(app, "blog", seed_demo_posts)
     register_bench_seeder(app, "blog", seed_bench_posts)

@@ -7,19 +7,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, url_for
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
 from app.core import messages
 from app.core.images import clean_image
 from app.core.logging import log_event
-from app.core.markdown import find_mentions, plain_text, render_markdown
+from app.core.markdown import find_mentions, render_markdown
 from app.core.models import utcnow
 from app.core import fragments
 from app.core.redis import get_redis
 from app.core.storage import get_storage
 from app.extensions import db
+from app.forum import search_index
 from app.forum.models import (REACTIONS, Category, ModAction, Post, PostImage, PostRevision,
                               Reaction, Report, Subscription, Thread)
 from app.notifications.service import Notice, notify
@@ -704,29 +705,9 @@ def moderation_queue(limit: int = 100) -> list[tuple[Post, int]]:
     return [(post, n) for post, n in rows]
 
 
-def search_threads(query: str, limit: int, offset: int) -> tuple[list[Thread], int]:
-    """Find visible public threads whose title or posts contain the words."""
-    words = [w for w in query.split() if w][:5]
-    if not words:
-        return [], 0
-    conditions = []
-    for word in words:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        in_posts = select(Post.thread_id).where(Post.body.ilike(pattern, escape="\\"),
-                                                 Post.hidden.is_(False), Post.deleted_at.is_(None))
-        conditions.append(or_(Thread.title.ilike(pattern, escape="\\"), Thread.id.in_(in_posts)))
-    public = select(Category.id).where(Category.min_role.is_(None))
-    base = select(Thread).where(Thread.hidden.is_(False), Thread.category_id.in_(public), *conditions)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    threads = list(db.session.scalars(base.order_by(Thread.last_post_at.desc())
-                                      .limit(limit).offset(offset)))
-    return threads, total
+def search_threads(query: str, limit: int, offset: int) -> tuple[list, int]:
+    """Find threads everyone may read by the words of their title, tags and opening post; best first.
 
-
-def first_post_excerpts(threads: list[Thread], limit: int = 200) -> dict:
-    """Return each thread's opening post as one line of plain text, in one query, by thread id."""
-    if not threads:
-        return {}
-    rows = db.session.execute(select(Post.thread_id, Post.body).where(
-        Post.thread_id.in_([t.id for t in threads]), Post.number == 1))
-    return {thread_id: plain_text(body or "", limit) for thread_id, body in rows}
+    Returns rows (id, score, title and what app.search.index.snippet needs) and how many matched.
+    """
+    return search_index.search(db.session, query, limit, offset)

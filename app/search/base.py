@@ -35,3 +35,35 @@ def register_search_source(app: Flask, source: SearchSource) -> None:
 def search_sources() -> list[SearchSource]:
     """Return the registered sources in display order."""
     return sorted(current_app.extensions.get("search_sources", []), key=lambda s: s.order)
+
+
+@dataclass(frozen=True)
+class SearchIndexNames:
+    """Database objects a domain's search index keeps outside its models (FTS5 tables, tsvector columns)."""
+
+    tables: tuple[str, ...] = ()    # virtual tables; FTS5's shadow tables share the name as prefix
+    columns: tuple[str, ...] = ()   # "table.column"
+    indexes: tuple[str, ...] = ()
+
+
+def register_search_index(app: Flask, names: SearchIndexNames) -> None:
+    """Tell migrations and test clean-up about a domain's search index objects."""
+    app.extensions.setdefault("search_index_names", []).append(names)
+
+
+def search_index_tables() -> list[str]:
+    """Return the virtual tables that hold search indexes (they exist on SQLite only)."""
+    return [t for names in current_app.extensions.get("search_index_names", []) for t in names.tables]
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Tell Alembic's autogenerate to leave the search indexes (not in the models) alone."""
+    registered = current_app.extensions.get("search_index_names", [])
+    name = name or ""
+    if type_ == "table":
+        return not any(name == t or name.startswith(t + "_") for n in registered for t in n.tables)
+    if type_ == "column":
+        return f"{parent_names.get('table_name')}.{name}" not in {c for n in registered for c in n.columns}
+    if type_ == "index":
+        return name not in {i for n in registered for i in n.indexes}
+    return True

@@ -18,6 +18,8 @@ MIN_SUGGEST_LENGTH = 2
 PAGE_SIZE = 10
 SUGGEST_LIMIT = 3
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Control characters mean nothing in a query, and PostgreSQL refuses a NUL in any text value.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 CACHE_TTL = 60
 _CACHE_KEY = "verdant:search:v{version}:{kind}:{order}:{limit}:{offset}:{digest}"
 _VERSION_KEY = "verdant:search:version"
@@ -53,7 +55,7 @@ class SearchResults:
 
 def clean_query(q: str | None) -> tuple[str, list[str]]:
     """Return the query trimmed to its limit, with a notice when we had to cut it."""
-    q = " ".join((q or "").split())
+    q = " ".join(CONTROL_CHARS.sub(" ", q or "").split())
     if len(q) > MAX_QUERY_LENGTH:
         return q[:MAX_QUERY_LENGTH].rstrip(), [messages.SEARCH_TRIMMED.format(limit=MAX_QUERY_LENGTH)]
     return q, []

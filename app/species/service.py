@@ -323,22 +323,13 @@ def resolve_discussable(species_id: uuid.UUID) -> tuple[str, str] | None:
 
 def search_species(q: str, limit: int, offset: int) -> tuple[list[SearchHit], int]:
     """Find species by scientific, common or family name and by description; best first."""
-    ranked, total = search_index.search_ids(db.session, q, limit, offset)
-    if not ranked:
-        return [], total
-    found = {s.id: s for s in db.session.scalars(
-        select(Species).where(Species.id.in_([i for i, _ in ranked]))
-        .options(selectinload(Species.common_names)))}
+    rows, total = search_index.search(db.session, q, limit, offset)
     hits = []
-    for species_id, score in ranked:
-        species = found.get(species_id)
-        if species is None:
-            continue
-        names = ", ".join(n.name for n in species.common_names)
-        text = " · ".join(part for part in (names, species.family, species.description) if part)
-        hits.append(SearchHit(kind="species", title=species.scientific_name,
-                              url=url_for("species.detail", slug=species.slug),
-                              snippet=highlight(text, q), score=score))
+    for row in rows:
+        text = " · ".join(part for part in (row.names, row.family, row.description) if part)
+        hits.append(SearchHit(kind="species", title=row.scientific_name,
+                              url=url_for("species.detail", slug=row.slug),
+                              snippet=highlight(text, q), score=float(row.score)))
     return hits, total
 
 

@@ -12,7 +12,7 @@ from app.core.fragments import cached_fragment
 from app.core.registry import (register_bench_seeder, register_discussable, register_home_section,
                                register_nav_link, register_seeder)
 from app.htmx import wants_fragment
-from app.search.base import SearchSource, register_search_source
+from app.search.base import SearchSource, register_search_index, register_search_source
 from app.species import bench, search_index, service
 from app.species.models import LIGHT_LEVELS, WATERING_LEVELS, Species, SpeciesCommonName, SpeciesImage
 
@@ -106,6 +106,7 @@ def register(app: Flask) -> None:
     register_home_section(app, "species/_home_popular.html", service.home_popular)
     register_search_source(app, SearchSource(kind="species", label="Species", search=service.search_species,
                                              order=10, models=(Species, SpeciesCommonName)))
+    register_search_index(app, search_index.INDEX_NAMES)
     register_discussable(app, "species", service.resolve_discussable)
     register_seeder(app, "species", service.load_starter_catalogue)
     register_bench_seeder(app, "species", bench.seed_bench_species)

@@ -288,7 +288,8 @@ def test_search_snippet_escapes_text_and_marks_words(client, editor):
     make_post(editor, title="Roses", summary="<b>Roses</b> need sun")
     with client.application.test_request_context():
         hits, _ = service.search_posts("sun", 10, 0)
-    assert hits[0].snippet == "&lt;b&gt;Roses&lt;/b&gt; need <mark>sun</mark>"
+    assert "Roses&lt;/b&gt; need <mark>sun</mark>" in hits[0].snippet
+    assert "<b>" not in hits[0].snippet
 
 
 def test_search_treats_like_wildcards_literally(client, editor):

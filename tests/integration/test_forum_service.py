@@ -332,5 +332,5 @@ def test_staff_category_is_invisible_to_members(users, req, make_user):
 def test_search_finds_thread_by_post_text(users, category, req):
     thread = make_thread(category, users["alice"], title="Tomato trouble", body="Blossom end rot")
     make_thread(category, users["alice"], title="Other", body="Nothing here")
-    threads, total = service.search_threads("blossom", 10, 0)
-    assert total == 1 and threads[0].id == thread.id
+    ranked, total = service.search_threads("blossom", 10, 0)
+    assert total == 1 and ranked[0].id == thread.id

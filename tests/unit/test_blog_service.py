@@ -64,10 +64,6 @@ def test_doc_id_is_short_and_valid_for_markdown():
     assert service.doc_id_for(None) == "post-new"
 
 
-def test_like_escape_neutralises_wildcards():
-    assert service._like_escape("50%_off\\") == "50\\%\\_off\\\\"
-
-
 @pytest.mark.parametrize("value,iso,rfc", [
     (datetime(2026, 3, 1, 9, 5, 7), "2026-03-01T09:05:07Z", "Sun, 01 Mar 2026 09:05:07 +0000"),
     (datetime(2026, 3, 1, 10, 5, 7, tzinfo=timezone(timedelta(hours=1))),
