@@ -279,6 +279,7 @@ def main(argv=None) -> int:
         worker.wait(timeout=30)
         status, held_id = visitor.upload(photo(9999))
         wrk_args = argparse.Namespace(threads=2, connections=32, duration=args.duration)
+        pages.run_wrk(wrk, f"{base}/", argparse.Namespace(threads=2, connections=32, duration=1), script)  # warm
         quiet = pages.run_wrk(wrk, f"{base}/", wrk_args, script)
         sockets = hold_sockets(visitor, held_id, args.sockets)
         loaded = pages.run_wrk(wrk, f"{base}/", wrk_args, script)
