@@ -8,7 +8,7 @@ import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -365,7 +365,7 @@ def _give_back_providers(key: tuple, providers: dict[str, Any]) -> None:
             provider.close()
 
 
-def _call_providers(ident: Identification, *, while_waiting=None) -> _Calls:
+def _call_providers(ident: Identification, *, while_waiting: Callable[[], None] | None = None) -> _Calls:
     """Call every configured provider at once; only the provider calls run in the pool's threads.
 
     while_waiting() runs once every call is sent, so its bookkeeping costs the user no time.
