@@ -41,6 +41,18 @@ def make_species(scientific_name: str | None = None, *, common_names=(), **over)
     return species
 
 
+def count_identifications(species_id, times: int = 1) -> None:
+    """Count identifications of a species today, as the periodic count does: commit, then flush species pages."""
+    from app.core import fragments
+    from app.core.models import utcnow
+    from app.extensions import db
+    from app.species.service import add_identification_counts
+
+    add_identification_counts({(species_id, utcnow().date()): times})
+    db.session.commit()
+    fragments.invalidate("species")
+
+
 def make_post(author=None, *, title=None, body="Some **words** about plants.", status="published",
               **fields):
     """Create a blog post through the editor's service (published unless told otherwise)."""

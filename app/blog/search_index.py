@@ -2,27 +2,20 @@
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Uuid, bindparam, event, text
+from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.orm import Session
 
 from app.blog.models import Post
+from app.search import index
 from app.search.base import SearchIndexNames
-from app.search.index import (
-    PG_TSQUERY,
-    fts_match,
-    pg_headline,
-    pg_query_params,
-    plan_for_these_words,
-    query_terms,
-    result_rows,
-)
+from app.search.index import PG_TSQUERY, pg_headline
 
 INDEX_NAMES = SearchIndexNames(tables=("post_fts",), columns=("post.search_vector",),
                                indexes=("ix_post_search_vector",))
 # A bound on how many matches one query ranks: the newest this many, so a word in every post stays fast.
 CANDIDATE_CAP = 100
 
-# Keep in step with migrations/versions/0008_search_posts_threads.py, which fills existing rows.
+# Keep in step with migrations/versions/0009_search_posts_threads.py, which fills existing rows.
 PG_VECTOR = ("setweight(to_tsvector('english', coalesce(p.title, '')), 'A')"
              " || setweight(to_tsvector('english', coalesce(p.summary, '')), 'B')"
              " || setweight(to_tsvector('english', coalesce(p.body, '')), 'D')")
@@ -63,15 +56,7 @@ ORDER BY score DESC, p.published_at DESC LIMIT :limit OFFSET :offset
 
 def reindex(session: Session, post_ids: Iterable[uuid.UUID]) -> None:
     """Bring the search index up to date for these posts (inside the caller's transaction)."""
-    ids = list(set(post_ids))
-    conn = session.connection()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        if conn.dialect.name == "postgresql":
-            conn.execute(_PG_REINDEX, {"ids": chunk})
-        elif conn.dialect.name == "sqlite":
-            conn.execute(_SQLITE_DELETE, {"ids": chunk})
-            conn.execute(_SQLITE_INSERT, {"ids": chunk})
+    index.reindex(session, post_ids, pg=_PG_REINDEX, sqlite=(_SQLITE_DELETE, _SQLITE_INSERT))
 
 
 def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int]:
@@ -80,33 +65,13 @@ def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int
     Rows carry id, score, title and slug, and on PostgreSQL a highlighted headline (with the
     text's opening and closing words), elsewhere the summary and body to make one from.
     """
-    terms = query_terms(q)
-    if not terms:
-        return [], 0
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        plan_for_these_words(conn)
-        rows = conn.execute(_PG_SEARCH, {**pg_query_params(q, terms), "cap": CANDIDATE_CAP,
-                                         "limit": limit, "offset": offset}).all()
-    else:
-        rows = conn.execute(_SQLITE_SEARCH, {"match": fts_match(terms), "limit": limit, "offset": offset}).all()
-    return result_rows(rows), (rows[0].total if rows else 0)
+    return index.search(session, q, limit, offset, pg=_PG_SEARCH, sqlite=_SQLITE_SEARCH, cap=CANDIDATE_CAP)
 
 
-def _before_flush(session: Session, flush_context, instances) -> None:
-    touched = session.info.setdefault("post_reindex", set())
-    touched.update(obj for obj in (*session.new, *session.dirty, *session.deleted) if isinstance(obj, Post))
-
-
-def _after_flush_postexec(session: Session, flush_context) -> None:
-    pending = session.info.pop("post_reindex", set())
-    ids = {post.id for post in pending if post.id is not None}
-    if ids:
-        reindex(session, ids)
+def _touched_posts(session: Session) -> list[Post]:
+    return [obj for obj in (*session.new, *session.dirty, *session.deleted) if isinstance(obj, Post)]
 
 
 def listen() -> None:
     """Keep the index current on every flush that adds, changes or removes posts."""
-    if not event.contains(Session, "before_flush", _before_flush):
-        event.listen(Session, "before_flush", _before_flush)
-        event.listen(Session, "after_flush_postexec", _after_flush_postexec)
+    index.keep_current("post", _touched_posts, reindex)

@@ -2,20 +2,13 @@
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Uuid, bindparam, event, text
+from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.orm import Session
 
 from app.forum.models import Post, Thread
+from app.search import index
 from app.search.base import SearchIndexNames
-from app.search.index import (
-    PG_TSQUERY,
-    fts_match,
-    pg_headline,
-    pg_query_params,
-    plan_for_these_words,
-    query_terms,
-    result_rows,
-)
+from app.search.index import PG_TSQUERY, pg_headline
 
 INDEX_NAMES = SearchIndexNames(tables=("forum_thread_fts",), columns=("forum_thread.search_vector",),
                                indexes=("ix_forum_thread_search_vector",))
@@ -23,7 +16,7 @@ INDEX_NAMES = SearchIndexNames(tables=("forum_thread_fts",), columns=("forum_thr
 CANDIDATE_CAP = 100
 
 # The opening post counts while it is visible; replies are conversation, not what the thread is about.
-# Keep in step with migrations/versions/0008_search_posts_threads.py, which fills existing rows.
+# Keep in step with migrations/versions/0009_search_posts_threads.py, which fills existing rows.
 OPENING_POST = ("(SELECT fp.body FROM forum_post fp WHERE fp.thread_id = t.id AND fp.number = 1"
                 " AND NOT fp.hidden AND fp.deleted_at IS NULL)")
 PG_VECTOR = ("setweight(to_tsvector('english', coalesce(t.title, '')), 'A')"
@@ -72,15 +65,7 @@ ORDER BY r.score DESC, t.last_post_at DESC
 
 def reindex(session: Session, thread_ids: Iterable[uuid.UUID]) -> None:
     """Bring the search index up to date for these threads (inside the caller's transaction)."""
-    ids = list(set(thread_ids))
-    conn = session.connection()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        if conn.dialect.name == "postgresql":
-            conn.execute(_PG_REINDEX, {"ids": chunk})
-        elif conn.dialect.name == "sqlite":
-            conn.execute(_SQLITE_DELETE, {"ids": chunk})
-            conn.execute(_SQLITE_INSERT, {"ids": chunk})
+    index.reindex(session, thread_ids, pg=_PG_REINDEX, sqlite=(_SQLITE_DELETE, _SQLITE_INSERT))
 
 
 def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int]:
@@ -89,20 +74,11 @@ def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int
     Rows carry id, score and title, and on PostgreSQL a highlighted headline of the opening post
     (with its opening and closing words), elsewhere the opening post's body to make one from.
     """
-    terms = query_terms(q)
-    if not terms:
-        return [], 0
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        plan_for_these_words(conn)
-        rows = conn.execute(_PG_SEARCH, {**pg_query_params(q, terms), "cap": CANDIDATE_CAP,
-                                         "limit": limit, "offset": offset}).all()
-    else:
-        rows = conn.execute(_SQLITE_SEARCH, {"match": fts_match(terms), "limit": limit, "offset": offset}).all()
-    return result_rows(rows), (rows[0].total if rows else 0)
+    return index.search(session, q, limit, offset, pg=_PG_SEARCH, sqlite=_SQLITE_SEARCH, cap=CANDIDATE_CAP)
 
 
 def _touched_threads(session: Session) -> set:
+    # Threads themselves, and the thread of an opening post (by id: the thread may not be loaded).
     touched = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Thread):
@@ -112,20 +88,6 @@ def _touched_threads(session: Session) -> set:
     return touched
 
 
-def _before_flush(session: Session, flush_context, instances) -> None:
-    session.info.setdefault("thread_reindex", set()).update(_touched_threads(session))
-
-
-def _after_flush_postexec(session: Session, flush_context) -> None:
-    pending = session.info.pop("thread_reindex", set())
-    ids = {item.id if isinstance(item, Thread) else item for item in pending}
-    ids.discard(None)
-    if ids:
-        reindex(session, ids)
-
-
 def listen() -> None:
     """Keep the index current on every flush that touches a thread or its opening post."""
-    if not event.contains(Session, "before_flush", _before_flush):
-        event.listen(Session, "before_flush", _before_flush)
-        event.listen(Session, "after_flush_postexec", _after_flush_postexec)
+    index.keep_current("forum_thread", _touched_threads, reindex)

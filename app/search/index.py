@@ -1,9 +1,12 @@
-"""Helpers the domains' full-text indexes share: safe query terms and highlighted headlines."""
+"""What the domains' full-text indexes share: safe query terms, highlighted headlines, reindexing and search."""
 import re
 import uuid
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 
 from markupsafe import Markup, escape
+from sqlalchemy import TextClause, event
+from sqlalchemy.orm import Session
 
 from app.core.markdown import plain_text
 from app.search.service import CONTROL_CHARS, highlight
@@ -89,3 +92,67 @@ def marked(headline: str, opening: str, closing: str) -> Markup:
     prefix = "" if opening.split()[:3] == words[:3] else "… "
     suffix = "" if closing.split()[-3:] == words[-3:] else " …"
     return Markup(prefix + html + suffix)
+
+
+REINDEX_CHUNK = 500
+
+
+def reindex(session: Session, ids: Iterable[uuid.UUID], *, pg: TextClause, sqlite: tuple[TextClause, ...]) -> None:
+    """Run a domain's reindex statements (each takes :ids) for these rows, inside the caller's transaction.
+
+    PostgreSQL runs `pg` (it recomputes the stored vector); SQLite runs `sqlite` in order (delete, then
+    insert the FTS5 rows).
+    """
+    ids = list(set(ids))
+    conn = session.connection()
+    statements = (pg,) if conn.dialect.name == "postgresql" else sqlite if conn.dialect.name == "sqlite" else ()
+    for start in range(0, len(ids), REINDEX_CHUNK):
+        for statement in statements:
+            conn.execute(statement, {"ids": ids[start:start + REINDEX_CHUNK]})
+
+
+def search(session: Session, q: str, limit: int, offset: int, *, pg: TextClause, sqlite: TextClause,
+           cap: int) -> tuple[list[SimpleNamespace], int]:
+    """Run a domain's search statements: its page of rows (see result_rows) and how many matched.
+
+    `pg` takes PG_TSQUERY's parameters, :cap, :limit and :offset; `sqlite` takes :match, :limit and
+    :offset; both return a `total` column.
+    """
+    terms = query_terms(q)
+    if not terms:
+        return [], 0
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        plan_for_these_words(conn)
+        rows = conn.execute(pg, {**pg_query_params(q, terms), "cap": cap, "limit": limit, "offset": offset}).all()
+    else:
+        rows = conn.execute(sqlite, {"match": fts_match(terms), "limit": limit, "offset": offset}).all()
+    return result_rows(rows), (rows[0].total if rows else 0)
+
+
+_LISTENERS: dict[str, tuple[Callable, Callable]] = {}
+
+
+def keep_current(name: str, touched: Callable[[Session], Iterable[object]],
+                 reindex_ids: Callable[[Session, set[uuid.UUID]], None]) -> None:
+    """Reindex, after every flush, the rows a flush touched (once per name, however often called).
+
+    `touched(session)` runs before the flush and returns model objects (whose ids may not exist yet)
+    or ids; after the flush their ids go to `reindex_ids(session, ids)`.
+    """
+    if name in _LISTENERS:
+        return
+    key = f"reindex:{name}"
+
+    def before_flush(session: Session, flush_context, instances) -> None:
+        session.info.setdefault(key, set()).update(touched(session))
+
+    def after_flush_postexec(session: Session, flush_context) -> None:
+        ids = {getattr(item, "id", item) for item in session.info.pop(key, set())}
+        ids.discard(None)
+        if ids:
+            reindex_ids(session, ids)
+
+    _LISTENERS[name] = (before_flush, after_flush_postexec)
+    event.listen(Session, "before_flush", before_flush)
+    event.listen(Session, "after_flush_postexec", after_flush_postexec)

@@ -1,22 +1,21 @@
 """The species search index: FTS5 on SQLite, weighted tsvector plus pg_trgm on PostgreSQL."""
-import re
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Uuid, bindparam, event, text
+from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.orm import Session
 
+from app.search import index
 from app.search.base import SearchIndexNames
+from app.search.index import fts_match, query_terms
 from app.search.service import CONTROL_CHARS
 from app.species.models import Species, SpeciesCommonName
 from app.species.names import normalise_scientific_name
 
-MAX_TERMS = 8
 INDEX_NAMES = SearchIndexNames(
     tables=("species_fts",),
     columns=("species.search_names", "species.search_vector", "species.search_names_vector"),
     indexes=("ix_species_search_vector", "ix_species_search_names_trgm", "ix_species_search_names_vector"))
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 _PG_NAMES = ("(SELECT string_agg(c.name, ' ') FROM species_common_name c WHERE c.species_id = s.id)")
 _PG_REINDEX = text(f"""
@@ -108,25 +107,9 @@ WITH f AS (
 CANDIDATE_CAP = 100
 
 
-def query_terms(q: str) -> list[str]:
-    """Split a query into plain words: operators and quotes never reach the database."""
-    return _WORD.findall(q.replace("_", " "))[:MAX_TERMS]
-
-
 def reindex(session: Session, species_ids: Iterable[uuid.UUID]) -> None:
     """Bring the search index up to date for these species (inside the caller's transaction)."""
-    ids = list(set(species_ids))
-    if not ids:
-        return
-    conn = session.connection()
-    dialect = conn.dialect.name
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        if dialect == "postgresql":
-            conn.execute(_PG_REINDEX, {"ids": chunk})
-        elif dialect == "sqlite":
-            conn.execute(_SQLITE_DELETE, {"ids": chunk})
-            conn.execute(_SQLITE_INSERT, {"ids": chunk})
+    index.reindex(session, species_ids, pg=_PG_REINDEX, sqlite=(_SQLITE_DELETE, _SQLITE_INSERT))
 
 
 def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int]:
@@ -147,8 +130,7 @@ def search(session: Session, q: str, limit: int, offset: int) -> tuple[list, int
                   "limit": limit, "offset": offset}
         rows = conn.execute(_PG_SEARCH, params).all()
     else:
-        match = " ".join('"' + t + '"*' for t in terms)
-        rows = conn.execute(_SQLITE_SEARCH, {"match": match, "exact": exact, "limit": limit,
+        rows = conn.execute(_SQLITE_SEARCH, {"match": fts_match(terms), "exact": exact, "limit": limit,
                                              "offset": offset}).all()
     return rows, (rows[0].total if rows else 0)
 
@@ -163,18 +145,6 @@ def _touched_species(session: Session) -> set:
     return touched
 
 
-def _before_flush(session: Session, flush_context, instances) -> None:
-    session.info.setdefault("species_reindex", set()).update(_touched_species(session))
-
-
-def _after_flush_postexec(session: Session, flush_context) -> None:
-    pending = session.info.pop("species_reindex", set())
-    ids = {item.id if isinstance(item, Species) else item for item in pending}
-    reindex(session, {i for i in ids if i is not None})
-
-
 def listen() -> None:
     """Keep the index current on every flush that adds, changes or removes species or names."""
-    if not event.contains(Session, "before_flush", _before_flush):
-        event.listen(Session, "before_flush", _before_flush)
-        event.listen(Session, "after_flush_postexec", _after_flush_postexec)
+    index.keep_current("species", _touched_species, reindex)

@@ -14,7 +14,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from app.core import fragments
 from app.core.models import utcnow
 from app.extensions import db
 from app.search.base import SearchHit
@@ -126,18 +125,6 @@ def add_identification_counts(counts: Mapping[tuple[uuid.UUID, date], int]) -> N
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["species_id", "day"],
         set_={"count": SpeciesDailyCount.count + statement.excluded["count"]}))
-
-
-def count_identification(species_id: uuid.UUID) -> None:
-    """Count one identification of a species today, in the caller's transaction."""
-    add_identification_counts({(species_id, utcnow().date()): 1})
-
-
-def record_identification(species_id: uuid.UUID) -> None:
-    """Count one identification of a species, in total and for today."""
-    count_identification(species_id)
-    db.session.commit()
-    fragments.invalidate("species")  # counts shown on species pages
 
 
 CATALOGUE_PATH = Path(__file__).with_name("starter_catalogue.json")

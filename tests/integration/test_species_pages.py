@@ -6,7 +6,7 @@ from app.core import messages
 from app.extensions import db
 from app.species import service
 from app.species.models import Species, SpeciesCommonName, SpeciesDailyCount
-from tests.factories import make_species
+from tests.factories import count_identifications, make_species
 
 
 @pytest.fixture
@@ -101,8 +101,7 @@ def test_browse_paginates_by_thirty(client, catalogue):
 
 def test_species_page_shows_care_card_and_count(client, catalogue):
     species = service.find_species("Monstera deliciosa")
-    service.record_identification(species.id)
-    service.record_identification(species.id)
+    count_identifications(species.id, times=2)
     response = client.get("/species/monstera-deliciosa")
     assert response.status_code == 200
     assert "Care card" in response.text
@@ -129,7 +128,7 @@ def test_similar_species_same_genus_before_family(app_ctx):
 def test_popular_page_separates_week_from_all_time(client, app_ctx):
     old = make_species("Ficus lyrata", identification_count=40)
     fresh = make_species("Monstera deliciosa")
-    service.record_identification(fresh.id)
+    count_identifications(fresh.id)
     html = client.get("/species/popular").text
     week, all_time = html.split("Most identified of all time")
     assert "Monstera deliciosa" in week and "Ficus lyrata" not in week

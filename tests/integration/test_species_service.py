@@ -1,7 +1,9 @@
 """Species shared by the catalogue and identification: one row per normalised name, counted."""
+from app.core.models import utcnow
 from app.extensions import db
 from app.species import service
 from app.species.models import SpeciesDailyCount
+from tests.factories import count_identifications
 
 
 def test_get_or_create_species_normalises_and_reuses(app_ctx):
@@ -13,10 +15,10 @@ def test_get_or_create_species_normalises_and_reuses(app_ctx):
     assert first.genus == "Monstera" and first.common_name == "Swiss cheese plant"
 
 
-def test_record_identification_counts_total_and_today(app_ctx):
+def test_identification_counts_add_to_total_and_today(app_ctx):
     species = service.get_or_create_species("Ficus lyrata")
-    service.record_identification(species.id)
-    service.record_identification(species.id)
+    count_identifications(species.id)
+    count_identifications(species.id)
     db.session.refresh(species)
     assert species.identification_count == 2
     assert db.session.query(SpeciesDailyCount).one().count == 2
@@ -33,9 +35,9 @@ def test_species_ids_for_reuses_known_and_adds_missing_in_order(app_ctx):
     assert added.family == "Araceae" and added.common_name == "Swiss cheese plant"
 
 
-def test_count_identification_is_undone_with_the_callers_transaction(app_ctx):
+def test_identification_counts_are_undone_with_the_callers_transaction(app_ctx):
     species = service.get_or_create_species("Ficus lyrata")
-    service.count_identification(species.id)
+    service.add_identification_counts({(species.id, utcnow().date()): 1})
     db.session.rollback()
     db.session.refresh(species)
     assert species.identification_count == 0
