@@ -224,12 +224,12 @@ def _exif_with_thumbnail(exif: Image.Exif, thumbnail: bytes) -> bytes:
     return b"Exif\x00\x00" + bytes(tiff)
 
 
-def exif_gps_jpeg(width: int = 400, height: int = 300) -> bytes:
+def exif_gps_jpeg(width: int = 400, height: int = 300, orientation: int = 6, **params: object) -> bytes:
     """Build a JPEG with GPS, Make/Model, capture date, Orientation=6, XMP, comment, thumbnail."""
     exif = Image.Exif()
     exif[ExifTags.Base.Make] = CAMERA_MAKE
     exif[ExifTags.Base.Model] = CAMERA_MODEL
-    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Orientation] = orientation
     exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:01 07:30:00"
     gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
     gps[ExifTags.GPS.GPSVersionID] = b"\x02\x02\x00\x00"
@@ -245,7 +245,21 @@ def exif_gps_jpeg(width: int = 400, height: int = 300) -> bytes:
         exif=_exif_with_thumbnail(exif, thumbnail),
         xmp=XMP_PACKET,
         comment=COMMENT,
+        **params,
     )
+
+
+def upright_exif_gps_jpeg() -> bytes:
+    """The same metadata on a photo that needs no turning (its data is copied, not re-encoded),
+    plus an ICC profile and a progressive scan."""
+    icc = b"\x00" * 128 + CAMERA_MAKE.encode()  # Pillow stores the profile's bytes as given
+    return exif_gps_jpeg(orientation=1, icc_profile=icc, progressive=True)
+
+
+def jpeg_with_segment(marker: int, payload: bytes, base: bytes | None = None) -> bytes:
+    """Insert one segment (marker, payload) right after a JPEG's start-of-image marker."""
+    data = base or jpeg()
+    return data[:2] + struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload + data[2:]
 
 
 def mpo_two_frames(huge: int = 60_000) -> bytes:

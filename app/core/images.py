@@ -1,4 +1,9 @@
-"""Validate uploaded photos and re-encode them from pixels so no metadata or payload survives."""
+"""Validate uploaded photos and store them without metadata or payloads.
+
+A JPEG that needs no turning or downscaling (what a phone's browser sends once upload.js has scaled
+it) keeps its compressed image data and loses everything else: it is rebuilt from the segments a
+decoder needs. Every other photo is decoded and re-encoded from its pixels.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,11 @@ import hashlib
 import io
 import math
 import os
+import re
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
 from typing import BinaryIO
@@ -46,6 +53,20 @@ _HEIF_BRANDS = frozenset(
 )
 _SNIFF_BYTES = 16
 
+# JPEG segments a decoder needs: frame headers (SOF0-15 but the reserved C8), Huffman and arithmetic
+# tables (C4, CC), quantisation tables (DB) and the restart interval (DD). Scans (DA) are copied with
+# their entropy-coded data; APPn segments and comments (FE) are dropped; anything else is not copied.
+_JPEG_KEPT = frozenset({*range(0xC0, 0xD0)} - {0xC8}) | {0xDB, 0xDD}
+_JPEG_APP14 = 0xEE
+_JPEG_SCAN = 0xDA
+_JPEG_EOI = b"\xff\xd9"
+# In entropy-coded data a 0xFF is followed by a stuffed 0x00 or a restart marker; anything else ends it.
+_JPEG_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+_ADOBE_SEGMENT_LENGTH = 14
+_ORIENTATION_TAG = 0x0112
+# Decoding at 1/8 scale still reads every bit of the compressed data, so it finds truncation and damage.
+_VALIDATION_SCALE = 8
+
 
 class ImageRejected(Exception):
     """An upload that is not an image we accept, with the HTTP status and user message to show."""
@@ -79,7 +100,7 @@ class ImageRejected(Exception):
 
 @dataclass(frozen=True)
 class CleanImage:
-    """A re-encoded image holding pixels only, ready to store."""
+    """An image holding pixels only, ready to store."""
 
     data: bytes
     format: str
@@ -88,12 +109,11 @@ class CleanImage:
     height: int
     sha256: str
     extension: str
-    pixels: Image.Image = field(repr=False, compare=False)
 
     @cached_property
     def thumbnail(self) -> bytes:
         """Return the JPEG preview, made on first use (a caller may store the photo before it)."""
-        return _thumbnail(self.pixels)
+        return make_thumbnail(self.data)
 
 
 def sniff_is_image(first_bytes: bytes) -> bool:
@@ -132,6 +152,9 @@ def clean_image(
             source_format = img.format or ""
             if source_format not in _OUTPUT_FORMAT:
                 raise ImageRejected.bad_type()
+            copied = _copy_jpeg(stream, img, max_side)
+            if copied is not None:
+                return copied
             _draft_jpeg(img, max_side)
             _decode(img)
             # Encoded inside the block: the upright pixels may be the decoded image itself.
@@ -169,6 +192,81 @@ def _open(stream: BinaryIO, head: bytes) -> Image.Image:
         # Decoders raise many types on hostile headers (OSError, ValueError, struct.error, ...)
         # and any warning promoted to an error; a plugin got far enough to claim the file.
         raise ImageRejected.corrupt() from exc
+
+
+def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage | None:
+    """Return an upright, small enough JPEG without its metadata, its image data untouched.
+
+    None means the photo needs its pixels rewritten: it must be turned or downscaled, is not RGB
+    or grey, or has a layout we do not copy. The copy is decoded before it is accepted.
+    """
+    if img.format not in ("JPEG", "MPO") or img.mode not in ("RGB", "L") or max(img.size) > max_side:
+        return None
+    try:
+        orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:
+        return None  # broken EXIF: the re-encoding path copes with it
+    if orientation != 1:
+        return None
+    stream.seek(0)
+    data = _jpeg_without_metadata(stream.read())
+    if data is None:
+        return None
+    with _open(io.BytesIO(data), data[:_SNIFF_BYTES]) as copy:
+        if copy.size != img.size or copy.mode != img.mode:
+            return None
+        width, height = copy.size
+        copy.draft(None, (math.ceil(width / _VALIDATION_SCALE), math.ceil(height / _VALIDATION_SCALE)))
+        _decode(copy)
+    return CleanImage(data=data, format="JPEG", content_type=_CONTENT_TYPE["JPEG"], width=width, height=height,
+                      sha256=hashlib.sha256(data).hexdigest(), extension=_EXTENSION["JPEG"])
+
+
+def _jpeg_without_metadata(data: bytes) -> bytes | None:
+    """Rebuild a JPEG from the segments its decoder needs, or return None for a layout we do not copy.
+
+    Kept: frame header, tables, restart interval, Adobe's colour-transform marker, and each scan with
+    its entropy-coded data. Dropped: every other APPn segment (JFIF, EXIF with its GPS and thumbnail,
+    XMP, ICC, MPF), comments, and whatever follows the end-of-image marker (MPO frames, appended files).
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    parts = [b"\xff\xd8"]
+    pos, end = 2, len(data)
+    while pos + 1 < end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte before the marker
+            pos += 1
+            continue
+        if data[pos:pos + 2] == _JPEG_EOI:
+            parts.append(_JPEG_EOI)
+            return b"".join(parts)
+        if pos + 4 > end:
+            return None
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        segment_end = pos + 2 + length
+        if length < 2 or segment_end > end:
+            return None
+        if marker == _JPEG_SCAN:
+            scan_end = _JPEG_SCAN_END.search(data, segment_end)
+            if scan_end is None:
+                return None
+            parts.append(data[pos:scan_end.start()])
+            pos = scan_end.start()
+            continue
+        if marker == _JPEG_APP14 and data[pos + 4:pos + 9] == b"Adobe":
+            # Needed to read the colours right; only the standard size, so it carries nothing else.
+            if length != _ADOBE_SEGMENT_LENGTH:
+                return None
+            parts.append(data[pos:segment_end])
+        elif marker in _JPEG_KEPT:
+            parts.append(data[pos:segment_end])
+        elif not (0xE0 <= marker <= 0xEF or marker == 0xFE):
+            return None
+        pos = segment_end
+    return None
 
 
 def _draft_jpeg(img: Image.Image, max_side: int) -> None:
@@ -233,7 +331,6 @@ def _encode(img: Image.Image, out_format: str, max_side: int) -> CleanImage:
         height=fresh.height,
         sha256=hashlib.sha256(data).hexdigest(),
         extension=_EXTENSION[out_format],
-        pixels=fresh,
     )
 
 
@@ -260,6 +357,16 @@ def _flatten(img: Image.Image) -> Image.Image:
     background = Image.new("RGB", rgba.size, "white")
     background.paste(rgba, mask=rgba.getchannel("A"))
     return background
+
+
+def make_thumbnail(data: bytes) -> bytes:
+    """Render the JPEG preview of a cleaned image's bytes, its longest side at most THUMBNAIL_SIDE."""
+    with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as img:
+        scale = min(1.0, THUMBNAIL_SIDE / max(img.size))
+        # A JPEG decodes straight at a fraction of its size, no smaller than the preview.
+        img.draft(None, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
+        img.load()
+        return _thumbnail(img)
 
 
 def _thumbnail(img: Image.Image) -> bytes:

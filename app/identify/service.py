@@ -20,7 +20,7 @@ from sqlalchemy import and_, delete, inspect, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
-from app.core.images import CleanImage
+from app.core.images import CleanImage, make_thumbnail
 from app.core.models import utcnow
 from app.core.redis import get_queue, get_redis
 from app.core.storage import StorageError, get_storage
@@ -226,8 +226,8 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
                           wants_health: bool = False) -> Identification:
     """Store the photos and answer from the cache, or queue a job; raise StorageError, QueueDown, QuotaExceeded.
 
-    The job is queued as soon as the photos and the row are stored; the thumbnails, which only pages
-    need, are made and stored after that, while the providers already work.
+    The job is queued as soon as the photos and the row are stored. It makes the thumbnails, which
+    only pages need, while it waits for the providers; until then pages show the photo itself.
     """
     take_quota(quota_subject)
     key = cache_key_for(images, organs, health=wants_health)
@@ -257,6 +257,7 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
     if cached is not None:
         count_cache("hit")
         _complete(ident, cached, from_cache=True)
+        _store_thumbnails(images, stored)  # no job will make them
         outcome = "cache_hit"
     else:
         try:
@@ -266,7 +267,6 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
             _give_back_quota(quota_subject)
             raise QueueDown() from exc
         outcome = "queued"
-    _store_thumbnails(images, stored)
     if raw_key:
         _remember_upload(raw_key, key, stored)
     log.info("identification submitted", extra={"event": "identification_submitted",
@@ -283,6 +283,24 @@ def _store_thumbnails(images: Sequence[CleanImage], stored: Sequence[dict[str, A
             # The photo itself is stored: pages show it in the thumbnail's place (see image_bytes).
             log.warning("thumbnail not stored", extra={"event": "identify_thumbnail_lost",
                                                        "key": record["thumbnail_key"]})
+
+
+def _thumbnail_maker(ident: Identification) -> Callable[[], None]:
+    """Return a function that stores the photos' missing thumbnails; calls after the first do nothing."""
+    pending = [(image.storage_key, image.thumbnail_key) for image in ident.images]
+
+    def make() -> None:
+        storage = get_storage()
+        while pending:
+            photo_key, thumbnail_key = pending.pop()
+            try:
+                if not storage.exists(thumbnail_key):
+                    storage.save(thumbnail_key, make_thumbnail(storage.open(photo_key)), "image/jpeg")
+            except (StorageError, OSError):
+                # Pages show the photo itself in the thumbnail's place (see image_bytes).
+                log.warning("thumbnail not stored", extra={"event": "identify_thumbnail_lost",
+                                                           "key": thumbnail_key})
+    return make
 
 
 def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None) -> None:
@@ -416,8 +434,10 @@ def run_identification(ident_id: uuid.UUID | str) -> str | None:
     ident.status, ident.error = "running", None
     ident.attempts += 1
     ident.providers = configured_providers()
+    make_thumbnails = _thumbnail_maker(ident)
     try:
-        _identify(ident)
+        _identify(ident, make_thumbnails)
+        make_thumbnails()  # unless they were made while waiting for an answer
     except BaseException:
         db.session.rollback()
         # The job may be retried by RQ; until then the user sees a failure they can retry.
@@ -432,7 +452,7 @@ def _mark_running(ident: Identification) -> None:
     publish_event(ident_id, "running")
 
 
-def _identify(ident: Identification) -> None:
+def _identify(ident: Identification, make_thumbnails: Callable[[], None]) -> None:
     if not ident.providers:
         _fail(ident, messages.IDENTIFY_NO_PROVIDER)
         return
@@ -448,6 +468,7 @@ def _identify(ident: Identification) -> None:
     if not acquired:
         # Twins wait for the first upload's answer; none may hold a database connection meanwhile.
         _mark_running(ident)
+        make_thumbnails()
         acquired = lock.acquire()
     try:
         # Whoever held the lock before us may have filled the cache while we waited.
@@ -456,7 +477,11 @@ def _identify(ident: Identification) -> None:
             count_cache("hit")
             _complete(ident, cached, from_cache=True)
             return
-        calls = _call_providers(ident, while_waiting=lambda: _mark_running(ident))
+        def while_waiting() -> None:
+            _mark_running(ident)
+            make_thumbnails()
+
+        calls = _call_providers(ident, while_waiting=while_waiting)
         count_cache("miss")
         _finish(ident, calls)
     finally:
@@ -771,19 +796,20 @@ def recent_public(limit: int = 6) -> list[dict[str, str | None]]:
     return rows
 
 
-def image_bytes(ident: Identification, position: int, *, thumbnail: bool) -> tuple[bytes, str] | None:
-    """Return a stored photo (or its thumbnail) and its content type."""
+def image_bytes(ident: Identification, position: int, *, thumbnail: bool) -> tuple[bytes, str, bool] | None:
+    """Return a stored photo (or its thumbnail), its content type, and whether it stands in for a
+    thumbnail not made yet (so a browser should not keep it)."""
     image = next((i for i in ident.images if i.position == position), None)
     if image is None:
         return None
     storage = get_storage()
     if thumbnail:
         try:
-            return storage.open(image.thumbnail_key), "image/jpeg"
+            return storage.open(image.thumbnail_key), "image/jpeg", False
         except FileNotFoundError:
-            pass  # never stored (a storage hiccup after the upload): the photo itself stands in
+            pass  # not made yet (the job makes it) or lost to a storage hiccup: the photo stands in
     try:
-        return storage.open(image.storage_key), image.content_type
+        return storage.open(image.storage_key), image.content_type, thumbnail
     except FileNotFoundError:
         return None
 

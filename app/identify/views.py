@@ -234,9 +234,11 @@ def _photo(ident_id, position, *, thumbnail):
     found = service.image_bytes(ident, position, thumbnail=thumbnail)
     if found is None:
         abort(404)
-    data, content_type = found
+    data, content_type, stand_in = found
+    # A photo standing in for its thumbnail is asked for again next time, when the thumbnail exists.
     return Response(data, mimetype=content_type,
-                    headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
+                    headers={"Cache-Control": "private, no-cache" if stand_in else "private, max-age=86400",
+                             "X-Content-Type-Options": "nosniff"})
 
 
 @bp.get("/identifications")

@@ -319,6 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        arrived = time.monotonic()
         fake = self.server.fake
         url = urlsplit(self.path)
         path, query = unquote(url.path), parse_qs(url.query, keep_blank_values=True)
@@ -339,14 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         mode, delay = fake._arrive(provider, RecordedRequest(method, path, query, headers, body))
-        if delay and fake._stopping.wait(delay):
-            self._drop()
-            return
-        if mode == "slow" and fake._stopping.wait(fake.slow_seconds):
-            self._drop()
-            return
         if mode == "reset":
-            self._drop()
+            if not (delay and fake._stopping.wait(delay)):
+                self._drop()
             return
         try:
             reply = fake._answer(provider, method, path[len(PREFIXES[provider]):] or "/", query,
@@ -356,6 +352,14 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _text(500, "fake server bug")
         if mode == "bad_json" and 200 <= reply.status < 300 and reply.content_type == "application/json":
             reply.body = reply.body[: max(1, len(reply.body) // 2)]
+        # The delay is the API's answer time from the request's arrival, as a client sees it: the
+        # fake's own work (reading the body, building the answer) happens inside it, not after.
+        if delay and fake._stopping.wait(max(0.0, delay - (time.monotonic() - arrived))):
+            self._drop()
+            return
+        if mode == "slow" and fake._stopping.wait(fake.slow_seconds):
+            self._drop()
+            return
         self._send(reply)
 
     def _send(self, reply: _Reply, *, close: bool = False) -> None:

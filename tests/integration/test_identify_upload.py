@@ -85,6 +85,30 @@ def test_upload_through_htmx_answers_with_a_redirect_header(app, client, ready, 
     assert "/identifications/" in response.headers["HX-Redirect"]
 
 
+def test_the_job_makes_the_thumbnail_and_pages_show_the_photo_until_then(app, client, ready, monkeypatch):
+    from PIL import Image
+    from rq import Queue
+
+    from app.identify.service import run_identification
+    redis = app.extensions["redis"]
+    monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
+    post_upload(client, [images.jpeg(1200, 900)])
+    ident = db.session.scalars(select(Identification)).one()
+    storage = app.extensions["storage"]
+    image = ident.images[0]
+    assert ident.status == "queued" and not storage.exists(image.thumbnail_key)
+    before = client.get(f"/identifications/{ident.id}/images/0/thumb")
+    assert before.status_code == 200 and before.data == storage.open(image.storage_key)
+    assert before.headers["Cache-Control"] == "private, no-cache"
+
+    assert run_identification(ident.id) == "completed"
+
+    after = client.get(f"/identifications/{ident.id}/images/0/thumb")
+    assert after.data == storage.open(image.thumbnail_key)
+    assert after.headers["Cache-Control"] == "private, max-age=86400"
+    assert Image.open(__import__("io").BytesIO(after.data)).size == (320, 240)
+
+
 def test_photo_seen_before_is_answered_in_place_for_the_script(client, ready):
     post_upload(client, [images.jpeg()])
     response = post_upload(client, [images.jpeg()], headers={"HX-Request": "true"})

@@ -189,7 +189,9 @@ def test_clean_image_applies_exif_orientation() -> None:
 
 
 @pytest.mark.parametrize(
-    "build", [factory.exif_gps_jpeg, factory.polyglot, factory.mpo_two_frames], ids=_name
+    "build",
+    [factory.exif_gps_jpeg, factory.upright_exif_gps_jpeg, factory.polyglot, factory.mpo_two_frames],
+    ids=_name,
 )
 def test_clean_image_strips_all_metadata(build: Callable[[], bytes]) -> None:
     result = _clean(build())
@@ -210,6 +212,38 @@ def test_clean_image_strips_all_metadata(build: Callable[[], bytes]) -> None:
         ):
             assert marker not in blob
         assert blob.count(b"\xff\xd8\xff") == 1, "an embedded thumbnail or second frame survived"
+
+
+def test_clean_image_copies_an_upright_jpegs_image_data() -> None:
+    original = factory.noisy_jpeg(640, 480)
+
+    result = _clean(original)
+
+    # Re-encoding noise would change its pixels; a copy of the scan data decodes to the same ones.
+    assert _reopen(result.data).tobytes() == _reopen(original).tobytes()
+    assert (result.format, result.width, result.height) == ("JPEG", 640, 480)
+
+
+@pytest.mark.parametrize(
+    "marker", [pytest.param(0xFE, id="comment"), pytest.param(0xEF, id="app15"), pytest.param(0xE1, id="app1")]
+)
+def test_clean_image_copy_drops_payload_segments(marker: int) -> None:
+    original = factory.jpeg_with_segment(marker, factory.SCRIPT + factory.ZIP_EOCD)
+
+    result = _clean(original)
+
+    assert factory.SCRIPT not in result.data and b"PK\x05\x06" not in result.data
+    assert _reopen(result.data).tobytes() == _reopen(original).tobytes()
+
+
+def test_clean_image_reencodes_an_oversized_adobe_segment() -> None:
+    # A real Adobe segment is 14 bytes; a longer one could carry anything, so the photo is re-encoded.
+    original = factory.jpeg_with_segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01" + factory.SCRIPT)
+
+    result = _clean(original)
+
+    assert factory.SCRIPT not in result.data
+    assert _reopen(result.data).size == (800, 600)
 
 
 def test_clean_image_drops_polyglot_trailer() -> None:
