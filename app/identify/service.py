@@ -60,6 +60,14 @@ class QuotaExceeded(Exception):
     """The user (or address) used up today's identifications."""
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A stored upload, as the upload view needs it: read before the commit expired the row."""
+
+    id: uuid.UUID
+    final: bool  # answered from the cache, so its result page is ready
+
+
 # ---- configuration -------------------------------------------------------------------------------
 
 def configured_providers() -> list[str]:
@@ -113,11 +121,12 @@ def _remember_upload(raw_key: str, cache_key: str, stored: Sequence[dict[str, An
 def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Sequence[str], *,
                         owner_id: uuid.UUID | None, session_key: str | None, quota_subject: str,
                         latitude: float | None = None, longitude: float | None = None,
-                        wants_health: bool = False) -> Identification:
+                        wants_health: bool = False) -> Submitted:
     """Answer an upload seen before straight from the cache, sharing its already cleaned photos."""
     entry, cached = known
     take_quota(quota_subject)
-    ident = Identification(id=uuid.uuid4(), owner_id=owner_id, session_key=session_key, status="queued",
+    ident_id = uuid.uuid4()
+    ident = Identification(id=ident_id, owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=entry["cache_key"], latitude=latitude, longitude=longitude, demo=is_demo(),
                            providers=configured_providers(), wants_health=wants_health)
     for position, (image, organ) in enumerate(zip(entry["images"], organs, strict=True)):
@@ -126,7 +135,7 @@ def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Se
     count_cache("hit")
     # Nobody can be listening to an id made a moment ago: no progress event to publish.
     _complete(ident, cached, from_cache=True, announce=False)
-    return ident
+    return Submitted(ident_id, final=True)
 
 
 def cached_result(key: str) -> dict[str, Any] | None:
@@ -223,7 +232,7 @@ def provider_steps(ident: Identification) -> list[tuple[str, str]]:
 def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *, owner_id: uuid.UUID | None,
                           session_key: str | None, quota_subject: str, latitude: float | None = None,
                           longitude: float | None = None, raw_key: str | None = None,
-                          wants_health: bool = False) -> Identification:
+                          wants_health: bool = False) -> Submitted:
     """Store the photos and answer from the cache, or queue a job; raise StorageError, QueueDown, QuotaExceeded.
 
     The job is queued as soon as the photos and the row are stored. It makes the thumbnails, which
@@ -271,7 +280,7 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
         _remember_upload(raw_key, key, stored)
     log.info("identification submitted", extra={"event": "identification_submitted",
                                                 "identification_id": str(ident_id), "outcome": outcome})
-    return ident
+    return Submitted(ident_id, final=cached is not None)
 
 
 def _store_thumbnails(images: Sequence[CleanImage], stored: Sequence[dict[str, Any]]) -> None:

@@ -98,20 +98,20 @@ def submit():
              "wants_health": details.health}
     try:
         if known:
-            ident = service.submit_known_upload(known, details.organs, **owner)
+            submitted = service.submit_known_upload(known, details.organs, **owner)
         else:
-            ident = service.submit_identification(images, details.organs, raw_key=raw_key, **owner)
+            submitted = service.submit_identification(images, details.organs, raw_key=raw_key, **owner)
     except service.QuotaExceeded:
         return error_response(429, messages.UPLOAD_QUOTA, {"Retry-After": "3600"})
     except StorageError:
         return error_response(503, messages.STORAGE_DOWN, {"Retry-After": "60"})
     except service.QueueDown:
         return error_response(503, messages.QUEUE_DOWN, {"Retry-After": "60"})
-    target = url_for("identify.detail", ident_id=ident.id)
-    if is_htmx() and ident.is_final:
+    target = url_for("identify.detail", ident_id=submitted.id)
+    if is_htmx() and submitted.final:
         # The cache answered: the script shows this page in place (and pushes its address), one
         # round trip sooner than following a redirect.
-        return _detail_page(ident.id, "identify/identification.html"), 200, {"HX-Push-Url": target}
+        return _detail_page(submitted.id, "identify/identification.html"), 200, {"HX-Push-Url": target}
     if is_htmx():
         return "", 201, {"HX-Redirect": target, "Location": target}
     return redirect(target, 303)
