@@ -256,6 +256,18 @@ def upright_exif_gps_jpeg() -> bytes:
     return exif_gps_jpeg(orientation=1, icc_profile=icc, progressive=True)
 
 
+def jpeg_with_scan_payload(payload: bytes) -> bytes:
+    """Hide bytes inside a JPEG's entropy-coded data, where no segment rule can see them.
+
+    The decoder meets them as damaged data and warns; the file still opens and decodes.
+    """
+    data = jpeg()
+    scan = data.index(b"\xff\xda")
+    (length,) = struct.unpack_from(">H", data, scan + 2)
+    start = scan + 2 + length + 16
+    return data[:start] + payload + data[start:]
+
+
 def jpeg_with_segment(marker: int, payload: bytes, base: bytes | None = None) -> bytes:
     """Insert one segment (marker, payload) right after a JPEG's start-of-image marker."""
     data = base or jpeg()

@@ -2,7 +2,8 @@
 
 A JPEG that needs no turning or downscaling (what a phone's browser sends once upload.js has scaled
 it) keeps its compressed image data and loses everything else: it is rebuilt from the segments a
-decoder needs. Every other photo is decoded and re-encoded from its pixels.
+decoder needs, and decoded to prove it whole. Every other photo, and any whose image data holds markup
+or another format's signature, is decoded and re-encoded from its pixels.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ _JPEG_EOI = b"\xff\xd9"
 _JPEG_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 _ADOBE_SEGMENT_LENGTH = 14
 _ORIENTATION_TAG = 0x0112
+# What another reader would take for its own format inside the copied image data: markup a browser
+# might render, a PDF header, ZIP records. A photo carrying any of these is re-encoded from its pixels.
+_MARKUP_TAG = re.compile(rb"<([!?a-zA-Z][a-zA-Z]{2,7})")
+_MARKUP_TAGS = (b"script", b"html", b"svg", b"body", b"iframe", b"object", b"embed", b"?xml", b"!doctype")
+_FILE_SIGNATURES = (b"%PDF-", b"PK\x03\x04", b"PK\x05\x06")
 # Decoding at 1/8 scale still reads every bit of the compressed data, so it finds truncation and damage.
 _VALIDATION_SCALE = 8
 
@@ -210,7 +216,7 @@ def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage 
         return None
     stream.seek(0)
     data = _jpeg_without_metadata(stream.read())
-    if data is None:
+    if data is None or _carries_payload(data):
         return None
     with _open(io.BytesIO(data), data[:_SNIFF_BYTES]) as copy:
         if copy.size != img.size or copy.mode != img.mode:
@@ -220,6 +226,13 @@ def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage 
         _decode(copy)
     return CleanImage(data=data, format="JPEG", content_type=_CONTENT_TYPE["JPEG"], width=width, height=height,
                       sha256=hashlib.sha256(data).hexdigest(), extension=_EXTENSION["JPEG"])
+
+
+def _carries_payload(data: bytes) -> bool:
+    """Tell whether image data holds something another reader could open (a polyglot)."""
+    if any(signature in data for signature in _FILE_SIGNATURES):
+        return True
+    return any(tag.group(1).lower().startswith(_MARKUP_TAGS) for tag in _MARKUP_TAG.finditer(data))
 
 
 def _jpeg_without_metadata(data: bytes) -> bytes | None:

@@ -236,6 +236,21 @@ def test_clean_image_copy_drops_payload_segments(marker: int) -> None:
     assert _reopen(result.data).tobytes() == _reopen(original).tobytes()
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [pytest.param(factory.SCRIPT, id="script"), pytest.param(b"%PDF-1.7 obj", id="pdf"),
+     pytest.param(factory.ZIP_EOCD, id="zip")],
+)
+def test_clean_image_reencodes_a_jpeg_hiding_a_payload_in_its_image_data(payload: bytes) -> None:
+    original = factory.jpeg_with_scan_payload(payload)
+    assert payload in original
+
+    result = _clean(original)
+
+    assert payload not in result.data
+    assert _reopen(result.data).size == (800, 600)
+
+
 def test_clean_image_reencodes_an_oversized_adobe_segment() -> None:
     # A real Adobe segment is 14 bytes; a longer one could carry anything, so the photo is re-encoded.
     original = factory.jpeg_with_segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01" + factory.SCRIPT)
