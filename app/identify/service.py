@@ -455,10 +455,23 @@ def run_identification(ident_id: uuid.UUID | str) -> str | None:
     return ident.status
 
 
+def _commit_keeping_state() -> None:
+    """Commit without expiring the session's objects.
+
+    The job wrote their values itself. After an expiring commit every read of them is a query, and a
+    read while the job waits checks a connection out again and holds it meanwhile.
+    """
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def _mark_running(ident: Identification) -> None:
-    ident_id = ident.id  # read before the commit expires it: reading it after would hold a connection
-    db.session.commit()
-    publish_event(ident_id, "running")
+    _commit_keeping_state()
+    publish_event(ident.id, "running")
 
 
 def _identify(ident: Identification, make_thumbnails: Callable[[], None]) -> None:
@@ -564,7 +577,7 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     ident.status = "partial" if failed else "completed"
     ident.from_cache = from_cache
     ident.finished_at = utcnow()
-    db.session.commit()
+    _commit_keeping_state()
     if announce:
         publish_event(ident.id, "completed")
     IDENTIFICATIONS.labels(ident.status).inc()
@@ -575,7 +588,7 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
 
 def _fail(ident: Identification, message: str) -> None:
     ident.status, ident.error, ident.finished_at = "failed", message, utcnow()
-    db.session.commit()
+    _commit_keeping_state()
     IDENTIFICATIONS.labels("failed").inc()
     publish_event(ident.id, "failed")
 

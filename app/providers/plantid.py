@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 
 from app.providers import stats
 from app.providers.base import Disease, HealthAssessment, ImageInput, ProviderResult, Suggestion
@@ -147,9 +148,10 @@ class PlantIdProvider(ProviderClient):
     def _identify(self, body: dict[str, Any]) -> ProviderResult:
         started = time.perf_counter()
         details = f"{DETAILS},{HEALTH_DETAILS}" if body.get("health") else DETAILS
+        # orjson: the photos are megabytes of base64, which the json module takes milliseconds to scan.
         response = send(self.session, NAME, "POST", f"{self.base_url}/identification", timeout=self.timeout,
-                        headers={"Api-Key": self._api_key},
-                        params={"details": details, "language": self.language}, json=body)
+                        headers={"Api-Key": self._api_key, "Content-Type": "application/json"},
+                        params={"details": details, "language": self.language}, data=orjson.dumps(body))
         if not is_success(response):
             raise status_error(NAME, response, error_text(response))
         payload = json_body(NAME, response)
