@@ -456,10 +456,10 @@ def run_identification(ident_id: uuid.UUID | str) -> str | None:
 
 
 def _commit_keeping_state() -> None:
-    """Commit without expiring the session's objects.
+    """Commit without expiring the session's objects, whose values the caller has just written.
 
-    The job wrote their values itself. After an expiring commit every read of them is a query, and a
-    read while the job waits checks a connection out again and holds it meanwhile.
+    After an expiring commit every read of them is a query, and a read while the job waits for the
+    providers or the stampede lock checks a connection out again and holds it meanwhile.
     """
     session = db.session()
     session.expire_on_commit = False
