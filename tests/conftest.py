@@ -113,6 +113,13 @@ def app_ctx(app):
 
 
 @pytest.fixture
+def request_context(app):
+    """Run the test inside a request, for code that builds URLs (search hits carry them)."""
+    with app.test_request_context():
+        yield
+
+
+@pytest.fixture
 def csrf_off(app, monkeypatch):
     """Turn CSRF off for tests about something else (the convenience client)."""
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", False)

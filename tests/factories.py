@@ -71,3 +71,9 @@ def make_post(author=None, *, title=None, body="Some **words** about plants.", s
         elif status == "archived":
             blog.unpublish_post(post, "archived")
     return post
+
+
+def is_postgres() -> bool:
+    """Tell whether the tests run on PostgreSQL (TEST_DATABASE_URL) rather than SQLite."""
+    from app.extensions import db
+    return db.engine.dialect.name == "postgresql"

@@ -266,7 +266,8 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
     if cached is not None:
         count_cache("hit")
         _complete(ident, cached, from_cache=True)
-        _store_thumbnails(images, stored)  # no job will make them
+        for image, record in zip(images, stored, strict=True):  # no job will make them
+            _store_thumbnail(record["thumbnail_key"], lambda image=image: image.data)
         outcome = "cache_hit"
     else:
         try:
@@ -283,15 +284,15 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
     return Submitted(ident_id, final=cached is not None)
 
 
-def _store_thumbnails(images: Sequence[CleanImage], stored: Sequence[dict[str, Any]]) -> None:
+def _store_thumbnail(thumbnail_key: str, photo: Callable[[], bytes]) -> None:
+    """Make and store a photo's thumbnail unless it exists; if that fails, pages show the photo itself
+    in its place (see image_bytes)."""
     storage = get_storage()
-    for image, record in zip(images, stored, strict=True):
-        try:
-            storage.save(record["thumbnail_key"], image.thumbnail, "image/jpeg")
-        except StorageError:
-            # The photo itself is stored: pages show it in the thumbnail's place (see image_bytes).
-            log.warning("thumbnail not stored", extra={"event": "identify_thumbnail_lost",
-                                                       "key": record["thumbnail_key"]})
+    try:
+        if not storage.exists(thumbnail_key):
+            storage.save(thumbnail_key, make_thumbnail(photo()), "image/jpeg")
+    except (StorageError, OSError):
+        log.warning("thumbnail not stored", extra={"event": "identify_thumbnail_lost", "key": thumbnail_key})
 
 
 def _thumbnail_maker(ident: Identification) -> Callable[[], None]:
@@ -302,13 +303,7 @@ def _thumbnail_maker(ident: Identification) -> Callable[[], None]:
         storage = get_storage()
         while pending:
             photo_key, thumbnail_key = pending.pop()
-            try:
-                if not storage.exists(thumbnail_key):
-                    storage.save(thumbnail_key, make_thumbnail(storage.open(photo_key)), "image/jpeg")
-            except (StorageError, OSError):
-                # Pages show the photo itself in the thumbnail's place (see image_bytes).
-                log.warning("thumbnail not stored", extra={"event": "identify_thumbnail_lost",
-                                                           "key": thumbnail_key})
+            _store_thumbnail(thumbnail_key, lambda photo_key=photo_key: storage.open(photo_key))
     return make
 
 
@@ -402,7 +397,6 @@ def _call_providers(ident: Identification, *, while_waiting: Callable[[], None] 
     storage = get_storage()
     images = [ImageInput(storage.open(image.storage_key), image.organ, image.content_type)
               for image in ident.images]
-    # Read now: while_waiting commits, and touching the expired row while waiting would hold a connection.
     ident_id, lat, lon, health = ident.id, ident.latitude, ident.longitude, ident.wants_health
     results: list[ProviderResult] = []
     errors: dict[str, ProviderError] = {}

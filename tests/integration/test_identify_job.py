@@ -333,6 +333,17 @@ def test_same_bytes_again_skip_cleaning_and_share_the_stored_photo(app, client, 
     assert ready.hits("plantid") == 1
 
 
+def test_other_bytes_of_the_same_photo_are_answered_from_the_cache_with_a_thumbnail(app, client, ready):
+    post_upload(client, [images.jpeg(color=(90, 30, 200))])
+    # The same photo with a comment: other bytes as sent, the same bytes once cleaned.
+    post_upload(client, [images.jpeg_with_segment(0xFE, b"taken at noon", images.jpeg(color=(90, 30, 200)))])
+    first, second = _only()
+    assert second.status == "completed" and second.from_cache and second.cache_key == first.cache_key
+    assert second.images[0].storage_key != first.images[0].storage_key
+    assert ready.hits("plantid") == 1
+    assert app.extensions["storage"].exists(second.images[0].thumbnail_key)
+
+
 def test_same_bytes_with_another_organ_are_cleaned_again(client, ready):
     photo = images.jpeg(color=(3, 121, 60))
     post_upload(client, [photo], organ="leaf")

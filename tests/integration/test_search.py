@@ -6,19 +6,10 @@ from app.extensions import db
 from app.search import service as search
 from app.search.base import SearchHit, SearchSource
 from app.species import service as species_service
-from tests.factories import make_species
+from tests.factories import is_postgres, make_species
 
-
-
-@pytest.fixture(autouse=True)
-def _request(app):
-    # Hits carry URLs, which need a request to build.
-    with app.test_request_context():
-        yield
-
-
-def _is_pg() -> bool:
-    return db.engine.dialect.name == "postgresql"
+# Hits carry URLs, which need a request to build.
+pytestmark = pytest.mark.usefixtures("request_context")
 
 
 @pytest.fixture
@@ -84,7 +75,7 @@ def test_index_forgets_a_deleted_species(plants):
 
 
 def test_fts5_table_holds_the_species_on_sqlite(plants):
-    if _is_pg():
+    if is_postgres():
         pytest.skip("FTS5 is the SQLite index")
     from sqlalchemy import text
     rows = db.session.execute(text("SELECT scientific_name FROM species_fts WHERE species_fts MATCH 'scientific_name:lyrata'"))
@@ -95,13 +86,13 @@ def test_fts5_table_holds_the_species_on_sqlite(plants):
                                          ("philodendron hederacium", "Philodendron hederaceum"),
                                          ("fikus lyrata", "Ficus lyrata")])
 def test_typo_still_finds_the_species_on_postgres(plants, q, expected):
-    if not _is_pg():
+    if not is_postgres():
         pytest.skip("typo tolerance uses pg_trgm (PostgreSQL)")
     assert _titles(q)[0] == expected
 
 
 def test_tsvector_column_kept_current_on_postgres(plants):
-    if not _is_pg():
+    if not is_postgres():
         pytest.skip("the tsvector column exists on PostgreSQL")
     from sqlalchemy import text
     vector = db.session.scalar(text("SELECT search_vector::text FROM species WHERE id = :id"),

@@ -14,12 +14,8 @@ from app.species import search_index
 from app.species.models import Species
 from tests.factories import make_species
 
-
-@pytest.fixture(autouse=True)
-def _request(app):
-    # Hits carry URLs, which need a request to build.
-    with app.test_request_context():
-        yield
+# Hits carry URLs, which need a request to build.
+pytestmark = pytest.mark.usefixtures("request_context")
 
 
 @pytest.fixture

@@ -8,23 +8,15 @@ from app.extensions import db
 from app.forum import service as forum
 from app.search import service as search
 from app.search.base import search_sources
-from tests.factories import make_post, make_user
+from tests.factories import is_postgres, make_post, make_user
 from tests.forum_helpers import make_thread
 
 BAD_QUERIES = ["", " ", "x" * 201, "'", '"', "&", "|", "!", ":*", "\\", "a' OR 1=1 --", "fig & | ! :* \\",
                '"unclosed', "NEAR(", "AND", "OR", "-", "- -", "*", "()", "<->", "🌿 plant", "Ficus:*A",
                "naïve café", "日本語", "tomato\x00es", "fig\x02leaf\x03", "prun:*", "'prun':* & x"]
 
-
-@pytest.fixture(autouse=True)
-def _request(app):
-    # Hits carry URLs, which need a request to build.
-    with app.test_request_context():
-        yield
-
-
-def _is_pg() -> bool:
-    return db.engine.dialect.name == "postgresql"
+# Hits carry URLs, which need a request to build.
+pytestmark = pytest.mark.usefixtures("request_context")
 
 
 def _source(kind: str):
@@ -93,14 +85,14 @@ def test_post_every_word_is_required(editor):
 
 
 def test_post_search_stems_words_on_postgres(editor):
-    if not _is_pg():
+    if not is_postgres():
         pytest.skip("stemming is PostgreSQL's english configuration")
     make_post(editor, title="How I pruned the roses")
     assert _titles("post", "pruning") == ["How I pruned the roses"]
 
 
 def test_post_websearch_syntax_excludes_words_on_postgres(editor):
-    if not _is_pg():
+    if not is_postgres():
         pytest.skip("websearch_to_tsquery is PostgreSQL's")
     make_post(editor, title="Roses and aphids")
     make_post(editor, title="Roses in June")
@@ -123,7 +115,7 @@ def test_post_index_forgets_a_deleted_post(editor):
 
 
 def test_post_tsvector_is_weighted_on_postgres(editor):
-    if not _is_pg():
+    if not is_postgres():
         pytest.skip("the tsvector column exists on PostgreSQL")
     post = make_post(editor, title="Pruning roses", summary="Bud", body="Cut above an outward bud.")
     vector = db.session.scalar(text("SELECT search_vector::text FROM post WHERE id = :id"), {"id": post.id})
@@ -131,7 +123,7 @@ def test_post_tsvector_is_weighted_on_postgres(editor):
 
 
 def test_post_fts5_table_holds_the_post_on_sqlite(editor):
-    if _is_pg():
+    if is_postgres():
         pytest.skip("FTS5 is the SQLite index")
     make_post(editor, title="Pruning roses")
     rows = db.session.execute(text("SELECT title FROM post_fts WHERE post_fts MATCH 'title:roses'"))
@@ -163,7 +155,7 @@ def test_thread_title_match_outranks_body_match(forum_category, member):
 
 
 def test_thread_search_stems_words_on_postgres(forum_category, member):
-    if not _is_pg():
+    if not is_postgres():
         pytest.skip("stemming is PostgreSQL's english configuration")
     make_thread(forum_category, member, title="Repotting a monstera", body="Roots everywhere.")
     assert _titles("thread", "repotted") == ["Repotting a monstera"]
@@ -208,7 +200,7 @@ def test_thread_in_a_staff_category_is_not_found(app_ctx, member):
 
 
 def test_thread_fts5_table_holds_the_thread_on_sqlite(forum_category, member):
-    if _is_pg():
+    if is_postgres():
         pytest.skip("FTS5 is the SQLite index")
     make_thread(forum_category, member, title="Blossom end rot", body="Help.")
     rows = db.session.execute(text("SELECT title FROM forum_thread_fts WHERE forum_thread_fts MATCH 'body:help'"))
