@@ -192,6 +192,14 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) * 60 // 100]
 
 
+def damaged_jpeg() -> bytes:
+    """Return a JPEG whose structure is whole (end marker and all) but whose scan holds random bytes."""
+    data = bytearray(noisy_jpeg())
+    start = data.find(b"\xff\xda") + 2000
+    data[start:start + 2000] = random.Random(11).randbytes(2000)
+    return bytes(data)
+
+
 def polyglot() -> bytes:
     """Return a valid JPEG followed by a script and a ZIP end-of-central-directory record."""
     return jpeg() + SCRIPT + ZIP_EOCD

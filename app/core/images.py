@@ -14,10 +14,10 @@ import math
 import os
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from types import MappingProxyType
 from typing import BinaryIO
 
@@ -143,6 +143,25 @@ def clean_image(
 
     A seekable stream is read from its start, whatever its current position.
     """
+    image, verify = prepare_image(fp, max_pixels=max_pixels, min_side=min_side, max_side=max_side)
+    verify()
+    return image
+
+
+def prepare_image(
+    fp: BinaryIO | str | os.PathLike[str],
+    *,
+    max_pixels: int = 50_000_000,
+    min_side: int = 200,
+    max_side: int = 4096,
+) -> tuple[CleanImage, Callable[[], None]]:
+    """Clean an image as clean_image does, but return the last check for the caller to run: verify().
+
+    verify() decodes an upright JPEG copied without its metadata (re-encoded images were decoded
+    already) and raises ImageRejected when its image data is truncated or damaged. The image must
+    not be used before it passes; the check runs without the GIL, so a caller may run it in another
+    thread while it stores the bytes.
+    """
     with _binary(fp) as stream:
         head = stream.read(_SNIFF_BYTES)
         if not head:
@@ -160,11 +179,15 @@ def clean_image(
                 raise ImageRejected.bad_type()
             copied = _copy_jpeg(stream, img, max_side)
             if copied is not None:
-                return copied
+                return copied, partial(_verify_copy, copied.data)
             _draft_jpeg(img, max_side)
             _decode(img)
             # Encoded inside the block: the upright pixels may be the decoded image itself.
-            return _encode(_orient(img), _OUTPUT_FORMAT[source_format], max_side)
+            return _encode(_orient(img), _OUTPUT_FORMAT[source_format], max_side), _decoded_already
+
+
+def _decoded_already() -> None:
+    """The check of an image re-encoded from its pixels: they were decoded to get them."""
 
 
 @contextmanager
@@ -204,7 +227,7 @@ def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage 
     """Return an upright, small enough JPEG without its metadata, its image data untouched.
 
     None means the photo needs its pixels rewritten: it must be turned or downscaled, is not RGB
-    or grey, or has a layout we do not copy. The copy is decoded before it is accepted.
+    or grey, or has a layout we do not copy. The copy must pass _verify_copy before it is used.
     """
     if img.format not in ("JPEG", "MPO") or img.mode not in ("RGB", "L") or max(img.size) > max_side:
         return None
@@ -222,10 +245,18 @@ def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage 
         if copy.size != img.size or copy.mode != img.mode:
             return None
         width, height = copy.size
-        copy.draft(None, (math.ceil(width / _VALIDATION_SCALE), math.ceil(height / _VALIDATION_SCALE)))
-        _decode(copy)
     return CleanImage(data=data, format="JPEG", content_type=_CONTENT_TYPE["JPEG"], width=width, height=height,
                       sha256=hashlib.sha256(data).hexdigest(), extension=_EXTENSION["JPEG"])
+
+
+def _verify_copy(data: bytes) -> None:
+    """Decode a copied JPEG at 1/8 scale: every compressed bit is still read, so damage is found."""
+    with _open(io.BytesIO(data), data[:_SNIFF_BYTES]) as copy:
+        width, height = copy.size
+        copy.draft(None, (math.ceil(width / _VALIDATION_SCALE), math.ceil(height / _VALIDATION_SCALE)))
+        # One call into libjpeg, which runs without the GIL, rather than one per 64 KB.
+        copy.decodermaxblock = len(data)
+        _decode(copy)
 
 
 def _carries_payload(data: bytes) -> bool:

@@ -15,10 +15,10 @@ from app.species.models import Species
 log = logging.getLogger(__name__)
 
 
-def run_identification_job(ident_id: str) -> str | None:
-    """Run one identification (fast queue)."""
+def run_identification_job(ident_id: str, sent: dict | None = None) -> str | None:
+    """Run one identification (fast queue); sent is what its providers are sent, when the upload queued it."""
     from app.identify.service import run_identification
-    return run_identification(ident_id)
+    return run_identification(ident_id, sent)
 
 
 def _fill(species: Species, field: str, value) -> None:

@@ -6,11 +6,12 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
 from app.core.images import CleanImage, make_thumbnail
+from app.core.offload import in_os_thread
 from app.core.models import utcnow
 from app.core.redis import get_queue, get_redis
 from app.core.storage import StorageError, get_storage
@@ -28,6 +30,7 @@ from app.extensions import cache, db
 from app.identify.merge import MergedSuggestion, merge_suggestions
 from app.identify.metrics import CACHE, IDENTIFICATIONS
 from app.identify.models import FINAL_STATUSES, Identification, IdentificationImage, IdentificationSuggestion
+from app.identify.uploads import CleanPhotos
 from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
 from app.species.service import SpeciesFacts, add_identification_counts, species_ids_for
@@ -229,15 +232,19 @@ def provider_steps(ident: Identification) -> list[tuple[str, str]]:
 
 # ---- submitting ----------------------------------------------------------------------------------
 
-def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *, owner_id: uuid.UUID | None,
+def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_id: uuid.UUID | None,
                           session_key: str | None, quota_subject: str, latitude: float | None = None,
                           longitude: float | None = None, raw_key: str | None = None,
                           wants_health: bool = False) -> Submitted:
-    """Store the photos and answer from the cache, or queue a job; raise StorageError, QueueDown, QuotaExceeded.
+    """Store the photos and answer from the cache, or queue a job; raise ImageRejected, StorageError,
+    QueueDown or QuotaExceeded, and then nothing is kept.
 
-    The job is queued as soon as the photos and the row are stored. It makes the thumbnails, which
-    only pages need, while it waits for the providers; until then pages show the photo itself.
+    The photos' decoding check runs in another thread while they and the row are written. The job is
+    queued before the row's commit and carries what the providers need, so their calls start at once;
+    it reads the row while it waits for their answers. It makes the thumbnails then too.
     """
+    images = photos.images
+    verified = in_os_thread(photos.verify)
     take_quota(quota_subject)
     key = cache_key_for(images, organs, health=wants_health)
     ident_id = uuid.uuid4()
@@ -250,37 +257,37 @@ def submit_identification(images: Sequence[CleanImage], organs: Sequence[str], *
               for position, image in enumerate(images)]
     saved: list[str] = []
     try:
-        storage = get_storage()
-        for position, (image, organ, record) in enumerate(zip(images, organs, stored, strict=True)):
-            storage.save(record["storage_key"], image.data, image.content_type)
-            saved.append(record["storage_key"])
-            ident.images.append(IdentificationImage(position=position, organ=organ, **record))
-        db.session.add(ident)
+        try:
+            storage = get_storage()
+            for position, (image, organ, record) in enumerate(zip(images, organs, stored, strict=True)):
+                storage.save(record["storage_key"], image.data, image.content_type)
+                saved.append(record["storage_key"])
+                ident.images.append(IdentificationImage(position=position, organ=organ, **record))
+            db.session.add(ident)
+            db.session.flush()
+        finally:
+            verified()  # a damaged photo is refused before anything is kept or sent
+        cached = cached_result(key)
+        if cached is None:
+            try:
+                enqueue_identification(ident_id, sent=_Work.of(ident).to_dict())
+            except RedisError as exc:
+                raise QueueDown() from exc
         db.session.commit()
     except BaseException:
         db.session.rollback()
         _delete_quietly(saved)
         _give_back_quota(quota_subject)
         raise
-    cached = cached_result(key)
     if cached is not None:
         count_cache("hit")
         _complete(ident, cached, from_cache=True)
         for image, record in zip(images, stored, strict=True):  # no job will make them
             _store_thumbnail(record["thumbnail_key"], lambda image=image: image.data)
-        outcome = "cache_hit"
-    else:
-        try:
-            enqueue_identification(ident_id)
-        except RedisError as exc:
-            discard_identification(ident)
-            _give_back_quota(quota_subject)
-            raise QueueDown() from exc
-        outcome = "queued"
     if raw_key:
         _remember_upload(raw_key, key, stored)
-    log.info("identification submitted", extra={"event": "identification_submitted",
-                                                "identification_id": str(ident_id), "outcome": outcome})
+    log.info("identification submitted", extra={"event": "identification_submitted", "identification_id": str(ident_id),
+                                                "outcome": "cache_hit" if cached is not None else "queued"})
     return Submitted(ident_id, final=cached is not None)
 
 
@@ -295,9 +302,9 @@ def _store_thumbnail(thumbnail_key: str, photo: Callable[[], bytes]) -> None:
         log.warning("thumbnail not stored", extra={"event": "identify_thumbnail_lost", "key": thumbnail_key})
 
 
-def _thumbnail_maker(ident: Identification) -> Callable[[], None]:
+def _thumbnail_maker(work: _Work) -> Callable[[], None]:
     """Return a function that stores the photos' missing thumbnails; calls after the first do nothing."""
-    pending = [(image.storage_key, image.thumbnail_key) for image in ident.images]
+    pending = [(photo.storage_key, photo.thumbnail_key) for photo in work.photos]
 
     def make() -> None:
         storage = get_storage()
@@ -307,19 +314,25 @@ def _thumbnail_maker(ident: Identification) -> Callable[[], None]:
     return make
 
 
-def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None) -> None:
-    """Put an identification on the fast queue (retried twice if a worker dies under it)."""
+def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None,
+                           sent: dict[str, Any] | None = None) -> None:
+    """Put an identification on the fast queue (retried twice if a worker dies under it).
+
+    sent is what the providers are sent (_Work.to_dict()), for a job queued before its row is
+    committed; without it the job reads the row first.
+    """
     from rq import Retry
 
     from app.identify.jobs import run_identification_job
     publish_event(ident_id, "queued")
     kwargs = {"job_timeout": current_app.config["IDENTIFY_JOB_TIMEOUT"], "retry": Retry(max=2, interval=5),
               "result_ttl": 3600, "failure_ttl": 24 * 3600}
+    args = (str(ident_id), sent) if sent else (str(ident_id),)
     queue = get_queue("fast")
     if delay:
-        queue.enqueue_in(timedelta(seconds=delay), run_identification_job, str(ident_id), **kwargs)
+        queue.enqueue_in(timedelta(seconds=delay), run_identification_job, *args, **kwargs)
     else:
-        queue.enqueue(run_identification_job, str(ident_id), **kwargs)
+        queue.enqueue(run_identification_job, *args, **kwargs)
 
 
 def discard_identification(ident: Identification) -> None:
@@ -387,17 +400,17 @@ def _give_back_providers(key: tuple, providers: dict[str, Any]) -> None:
             provider.close()
 
 
-def _call_providers(ident: Identification, *, while_waiting: Callable[[], None] | None = None) -> _Calls:
+def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable[[], None] | None = None) -> _Calls:
     """Call every configured provider at once; only the provider calls run in the pool's threads.
 
-    while_waiting() runs once every call is sent, so its bookkeeping costs the user no time.
+    while_waiting() runs once every call is under way, so its bookkeeping costs the user no time.
     """
     key = _providers_key()
     providers = _take_providers(key)
     storage = get_storage()
-    images = [ImageInput(storage.open(image.storage_key), image.organ, image.content_type)
-              for image in ident.images]
-    ident_id, lat, lon, health = ident.id, ident.latitude, ident.longitude, ident.wants_health
+    images = [ImageInput(storage.open(photo.storage_key), photo.organ, photo.content_type)
+              for photo in work.photos]
+    lat, lon, health = work.latitude, work.longitude, work.health
     results: list[ProviderResult] = []
     errors: dict[str, ProviderError] = {}
     try:
@@ -427,26 +440,111 @@ def _call_providers(ident: Identification, *, while_waiting: Callable[[], None] 
     return _Calls(results, errors)
 
 
-def run_identification(ident_id: uuid.UUID | str) -> str | None:
-    """Identify the stored photos: cache, then one locked set of provider calls per photo; return the status."""
-    ident = db.session.scalars(select(Identification).where(Identification.id == uuid.UUID(str(ident_id)))
-                               .options(joinedload(Identification.images))).unique().one_or_none()
-    if ident is None or ident.status in ("completed", "partial"):
-        return ident.status if ident else None
-    # Stored as "running" once the provider calls are sent (or with the result, if the cache answers).
-    ident.status, ident.error = "running", None
-    ident.attempts += 1
-    ident.providers = configured_providers()
-    make_thumbnails = _thumbnail_maker(ident)
+@dataclass(frozen=True)
+class _Photo:
+    storage_key: str
+    thumbnail_key: str
+    organ: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What an identification's providers are sent: its stored photos, their organs, the location."""
+
+    cache_key: str
+    photos: tuple[_Photo, ...]
+    latitude: float | None = None
+    longitude: float | None = None
+    health: bool = False
+
+    @classmethod
+    def of(cls, ident: Identification) -> _Work:
+        return cls(ident.cache_key, tuple(_Photo(i.storage_key, i.thumbnail_key, i.organ, i.content_type)
+                                          for i in sorted(ident.images, key=lambda i: i.position)),
+                   ident.latitude, ident.longitude, bool(ident.wants_health))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cache_key": self.cache_key, "photos": [astuple(p) for p in self.photos],
+                "latitude": self.latitude, "longitude": self.longitude, "health": self.health}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Work:
+        return cls(data["cache_key"], tuple(_Photo(*photo) for photo in data["photos"]),
+                   data.get("latitude"), data.get("longitude"), bool(data.get("health")))
+
+
+class _Row:
+    """The identification a job works on, read when first needed.
+
+    A job queued with what its providers are sent may start before the upload's commit: then the
+    row is waited for, up to IDENTIFY_ROW_WAIT_SECONDS. None means there is nothing to write to: the
+    upload was withdrawn (its request failed), or the row is already final (a rerun after a crash).
+    """
+
+    def __init__(self, ident_id: uuid.UUID, *, wait: bool) -> None:
+        self.id = ident_id
+        self.wait = wait
+        self.status: str | None = None
+        self._ident: Identification | None = None
+        self._read = False
+
+    def get(self) -> Identification | None:
+        if self._read:
+            return self._ident
+        self._read = True
+        query = (select(Identification).where(Identification.id == self.id)
+                 .options(joinedload(Identification.images)))
+        deadline = time.monotonic() + (current_app.config["IDENTIFY_ROW_WAIT_SECONDS"] if self.wait else 0)
+        ident = db.session.scalars(query).unique().one_or_none()
+        while ident is None and time.monotonic() < deadline:
+            db.session.rollback()  # a new snapshot, which sees a commit made meanwhile
+            time.sleep(0.01)
+            ident = db.session.scalars(query).unique().one_or_none()
+        if ident is None:
+            log.warning("identification withdrawn", extra={"event": "identification_withdrawn",
+                                                            "identification_id": str(self.id)})
+            return None
+        self.status = ident.status
+        if ident.status in ("completed", "partial"):
+            return None
+        # Stored as "running" once the provider calls are under way (or with the result, if the cache answers).
+        ident.status, ident.error = "running", None
+        ident.attempts += 1
+        ident.providers = configured_providers()
+        self._ident = ident
+        return ident
+
+    @property
+    def loaded(self) -> Identification | None:
+        return self._ident
+
+
+def run_identification(ident_id: uuid.UUID | str, sent: dict[str, Any] | None = None) -> str | None:
+    """Identify the stored photos: cache, then one locked set of provider calls per photo; return the status.
+
+    With sent (what its providers are sent) the calls start before the row is read.
+    """
+    row = _Row(uuid.UUID(str(ident_id)), wait=sent is not None)
+    if sent is None:
+        ident = row.get()
+        if ident is None:
+            return row.status
+        work = _Work.of(ident)
+    else:
+        work = _Work.from_dict(sent)
+    make_thumbnails = _thumbnail_maker(work)
     try:
-        _identify(ident, make_thumbnails)
-        make_thumbnails()  # unless they were made while waiting for an answer
+        _identify(row, work, make_thumbnails)
+        if row.loaded is not None:
+            make_thumbnails()  # unless they were made while waiting for an answer
     except BaseException:
         db.session.rollback()
-        # The job may be retried by RQ; until then the user sees a failure they can retry.
-        _fail(ident, messages.BOTH_DOWN)
+        if row.loaded is not None:
+            # The job may be retried by RQ; until then the user sees a failure they can retry.
+            _fail(row.loaded, messages.BOTH_DOWN)
         raise
-    return ident.status
+    return row.loaded.status if row.loaded is not None else row.status
 
 
 def _commit_keeping_state() -> None:
@@ -468,44 +566,54 @@ def _mark_running(ident: Identification) -> None:
     publish_event(ident.id, "running")
 
 
-def _identify(ident: Identification, make_thumbnails: Callable[[], None]) -> None:
-    if not ident.providers:
-        _fail(ident, messages.IDENTIFY_NO_PROVIDER)
+def _identify(row: _Row, work: _Work, make_thumbnails: Callable[[], None]) -> None:
+    if not configured_providers():
+        if (ident := row.get()) is not None:
+            _fail(ident, messages.IDENTIFY_NO_PROVIDER)
         return
-    cached = cached_result(ident.cache_key)
-    if cached is not None:
-        count_cache("hit")
-        _complete(ident, cached, from_cache=True)
+    if _answer_from_cache(row, work):
         return
     config = current_app.config
-    lock = get_redis().lock(LOCK_PREFIX + ident.cache_key, timeout=config["IDENTIFY_LOCK_SECONDS"],
+    lock = get_redis().lock(LOCK_PREFIX + work.cache_key, timeout=config["IDENTIFY_LOCK_SECONDS"],
                             blocking_timeout=config["IDENTIFY_LOCK_SECONDS"], sleep=0.05)
     acquired = lock.acquire(blocking=False)
     if not acquired:
         # Twins wait for the first upload's answer; none may hold a database connection meanwhile.
+        if (ident := row.get()) is None:
+            return
         _mark_running(ident)
         make_thumbnails()
         acquired = lock.acquire()
     try:
         # Whoever held the lock before us may have filled the cache while we waited.
-        cached = cached_result(ident.cache_key)
-        if cached is not None:
-            count_cache("hit")
-            _complete(ident, cached, from_cache=True)
+        if _answer_from_cache(row, work):
             return
-        def while_waiting() -> None:
-            _mark_running(ident)
-            make_thumbnails()
 
-        calls = _call_providers(ident, while_waiting=while_waiting)
+        def while_waiting() -> None:
+            if (ident := row.get()) is not None:
+                _mark_running(ident)
+                make_thumbnails()
+
+        calls = _call_providers(row.id, work, while_waiting=while_waiting)
         count_cache("miss")
-        _finish(ident, calls)
+        if (ident := row.get()) is not None:
+            _finish(ident, calls)
     finally:
         if acquired:
             try:
                 lock.release()
             except LockError:
                 log.warning("identify lock expired before release", extra={"event": "identify_lock_expired"})
+
+
+def _answer_from_cache(row: _Row, work: _Work) -> bool:
+    cached = cached_result(work.cache_key)
+    if cached is None:
+        return False
+    if (ident := row.get()) is not None:
+        count_cache("hit")
+        _complete(ident, cached, from_cache=True)
+    return True
 
 
 def _finish(ident: Identification, calls: _Calls) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from app.core import messages
-from app.core.images import CleanImage, ImageRejected, clean_image
+from app.core.images import CleanImage, ImageRejected, prepare_image
 from app.identify.models import ORGANS
 
 TEMP_PREFIX = "verdant-upload-"
@@ -171,13 +172,31 @@ def raw_digests(upload: Upload) -> list[str]:
     return [photo.stream.raw_sha256 for photo in upload.photos()]
 
 
-def clean_photos(upload: Upload, *, max_photos: int) -> list[CleanImage]:
-    """Check the photo count and clean every photo; the first bad one rejects the whole upload."""
+@dataclass(frozen=True)
+class CleanPhotos:
+    """Cleaned photos whose bytes can be stored, and the decoding check they must pass first (verify)."""
+
+    images: list[CleanImage]
+    checks: list[Callable[[], None]]
+
+    def verify(self) -> None:
+        """Raise ImageRejected when a photo's image data is truncated or damaged."""
+        for check in self.checks:
+            check()
+
+
+def clean_photos(upload: Upload, *, max_photos: int) -> CleanPhotos:
+    """Check the photo count and clean every photo; the first bad one rejects the whole upload.
+
+    The last check of each photo, decoding it, is left to CleanPhotos.verify.
+    """
     photos = counted_photos(upload, max_photos=max_photos)
-    cleaned = []
+    images, checks = [], []
     for photo in photos:
         try:
-            cleaned.append(clean_image(photo.stream))
+            image, check = prepare_image(photo.stream)
         except ImageRejected as exc:
             raise UploadRejected(exc.status, exc.message) from None
-    return cleaned
+        images.append(image)
+        checks.append(check)
+    return CleanPhotos(images, checks)

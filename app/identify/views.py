@@ -15,6 +15,7 @@ from wtforms import ValidationError
 
 from app.core import messages
 from app.core.errors import error_response
+from app.core.images import ImageRejected
 from app.core.logging import log_event
 from app.core.storage import StorageError
 from app.extensions import csrf, db, limiter, sock
@@ -86,7 +87,7 @@ def submit():
             raw_key = service.raw_key_for(uploads.raw_digests(upload), details.organs, health=details.health)
             # The same bytes were cleaned and identified before: skip decoding them again.
             known = service.known_upload(raw_key)
-            images = [] if known else uploads.clean_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
+            photos = None if known else uploads.clean_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
     except uploads.UploadRejected as exc:
         log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
         return error_response(exc.status, exc.message)
@@ -100,7 +101,10 @@ def submit():
         if known:
             submitted = service.submit_known_upload(known, details.organs, **owner)
         else:
-            submitted = service.submit_identification(images, details.organs, raw_key=raw_key, **owner)
+            submitted = service.submit_identification(photos, details.organs, raw_key=raw_key, **owner)
+    except ImageRejected as exc:  # found by the decoding check, which runs while the photos are stored
+        log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
+        return error_response(exc.status, exc.message)
     except service.QuotaExceeded:
         return error_response(429, messages.UPLOAD_QUOTA, {"Retry-After": "3600"})
     except StorageError:

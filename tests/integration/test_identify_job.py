@@ -2,6 +2,7 @@
 import json
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -324,7 +325,7 @@ def test_same_bytes_again_skip_cleaning_and_share_the_stored_photo(app, client, 
     def must_not_clean(*args, **kwargs):
         raise AssertionError("cleaned twice")
 
-    monkeypatch.setattr("app.identify.uploads.clean_image", must_not_clean)
+    monkeypatch.setattr("app.identify.uploads.prepare_image", must_not_clean)
     response = post_upload(client, [photo])
     assert response.status_code == 303
     first, second = _only()
@@ -436,3 +437,55 @@ def test_health_check_says_so_when_plant_id_does_not_answer(client, ready):
 def test_upload_form_offers_the_health_check(client, ready):
     page = client.get("/identify").text
     assert 'name="health"' in page and 'type="checkbox"' in page
+
+
+def _unsaved_twin(app, first):
+    """A new, uncommitted identification of first's stored photos, with nothing cached for it."""
+    from app.identify.models import IdentificationImage
+    app.extensions["redis"].delete(service.CACHE_PREFIX + first.cache_key)
+    twin = Identification(id=uuid.uuid4(), status="queued", cache_key=first.cache_key,
+                          providers=["plantid", "plantnet"])
+    for image in first.images:
+        twin.images.append(IdentificationImage(
+            position=image.position, organ=image.organ, content_type=image.content_type, sha256=image.sha256,
+            width=image.width, height=image.height, storage_key=image.storage_key,
+            thumbnail_key=f"identify/{twin.id}/{image.position}-thumb.jpg"))
+    return twin
+
+
+def test_job_queued_before_the_upload_commits_waits_for_its_row(app, client, ready, monkeypatch):
+    post_upload(client, [images.jpeg(color=(40, 160, 40))])
+    first = _only()[0]
+    twin = _unsaved_twin(app, first)
+    sent = service._Work.of(twin).to_dict()
+    real_sleep, naps = time.sleep, []
+
+    def commit_during_the_wait(seconds):
+        # The row is not there when the job first looks: the upload commits while it waits.
+        if not naps:
+            db.session.add(twin)
+            db.session.commit()
+        naps.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(service.time, "sleep", commit_during_the_wait)
+    assert service.run_identification(twin.id, sent) == "completed"
+    assert naps and ready.hits("plantid") == 2
+    db.session.expire_all()
+    stored = db.session.get(Identification, twin.id)
+    assert stored.status == "completed" and stored.attempts == 1
+    assert [s.scientific_name for s in stored.suggestions] == [s.scientific_name for s in first.suggestions]
+    assert app.extensions["storage"].exists(stored.images[0].thumbnail_key)
+
+
+def test_job_of_a_withdrawn_upload_writes_nothing(app, client, ready, monkeypatch):
+    monkeypatch.setitem(app.config, "IDENTIFY_ROW_WAIT_SECONDS", 0.2)
+    post_upload(client, [images.jpeg(color=(160, 40, 40))])
+    first = _only()[0]
+    twin = _unsaved_twin(app, first)  # never committed: its request failed after queueing the job
+    sent = service._Work.of(twin).to_dict()
+    db.session.expunge_all()
+    assert service.run_identification(twin.id, sent) is None
+    assert ready.hits("plantid") == 2  # the calls were under way before the row was looked for
+    assert len(_only()) == 1
+    assert not app.extensions["storage"].exists(twin.images[0].thumbnail_key)

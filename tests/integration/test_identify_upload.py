@@ -130,6 +130,7 @@ HOSTILE = [
     ("pdf", images.pdf_bytes, 415, messages.UPLOAD_BAD_TYPE),
     ("gif", images.gif, 415, messages.UPLOAD_BAD_TYPE),
     ("truncated", images.truncated_jpeg, 422, messages.UPLOAD_CORRUPT),
+    ("damaged_scan", images.damaged_jpeg, 422, messages.UPLOAD_CORRUPT),
     ("bomb_header", images.bomb_png, 422, messages.UPLOAD_TOO_MANY_PIXELS),
     ("60mp_png", lambda: images.big_png(8000, 7500), 422, messages.UPLOAD_TOO_MANY_PIXELS),
     ("tiny", images.tiny_png, 422, messages.UPLOAD_TOO_SMALL),
@@ -146,6 +147,35 @@ def test_hostile_photo_is_refused_and_nothing_stored(app, client, ready, name, m
     assert response.status_code == status
     assert str(escape(message)) in response.text
     assert snapshot(app) == before
+    assert ready.hits("plantid") == 1
+
+
+def test_damaged_second_photo_keeps_nothing_of_the_first(app, client, ready):
+    # The decoding check runs while the photos are stored: the first one's file must go again.
+    post_upload(client, [images.jpeg()])
+    before = snapshot(app)
+    response = post_upload(client, [images.noisy_jpeg(seed=5), images.damaged_jpeg()])
+    assert response.status_code == 422
+    assert str(escape(messages.UPLOAD_CORRUPT)) in response.text
+    assert snapshot(app) == before
+    assert ready.hits("plantid") == 1
+
+
+def test_queue_down_answers_503_and_keeps_nothing(app, client, ready, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    post_upload(client, [images.jpeg()])
+    before = snapshot(app)
+
+    def refuse(*args, **kwargs):
+        raise RedisConnectionError("queue down")
+
+    monkeypatch.setattr(app.extensions["queues"]["fast"], "enqueue", refuse)
+    response = post_upload(client, [images.jpeg(color=(200, 10, 10))])
+    assert response.status_code == 503 and response.headers["Retry-After"] == "60"
+    assert str(escape(messages.QUEUE_DOWN)) in response.text
+    after = snapshot(app)
+    # The queued event left its progress channel untouched; the quota was given back.
+    assert after == before
     assert ready.hits("plantid") == 1
 
 

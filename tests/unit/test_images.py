@@ -14,7 +14,8 @@ import pytest
 from PIL import ExifTags, Image, ImageFile, MpoImagePlugin
 
 from app.core import messages
-from app.core.images import ALLOWED_FORMATS, CleanImage, ImageRejected, clean_image, sniff_is_image
+from app.core.images import (ALLOWED_FORMATS, CleanImage, ImageRejected, clean_image, prepare_image,
+                             sniff_is_image)
 from tests import image_factory as factory
 
 
@@ -134,6 +135,23 @@ def test_clean_image_rejects_hostile_input(
         _clean(data)
 
     assert (caught.value.status, caught.value.code, caught.value.message) == (status, code, message)
+
+
+def test_damaged_scan_is_found_by_the_deferred_check() -> None:
+    data = factory.damaged_jpeg()
+    image, verify = prepare_image(io.BytesIO(data))  # the structure is whole: the copy is prepared
+    assert image.format == "JPEG"
+    with pytest.raises(ImageRejected) as caught:
+        verify()
+    assert caught.value.code == "corrupt"
+    with pytest.raises(ImageRejected):
+        clean_image(io.BytesIO(data))
+
+
+def test_deferred_check_passes_a_whole_photo() -> None:
+    image, verify = prepare_image(io.BytesIO(factory.noisy_jpeg()))
+    verify()
+    assert image == clean_image(io.BytesIO(factory.noisy_jpeg()))
 
 
 @pytest.mark.parametrize("build", [factory.bomb_png, factory.big_png], ids=_name)

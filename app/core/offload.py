@@ -1,0 +1,34 @@
+"""Run blocking C work (image decoding) in an OS thread while the request goes on, under gevent too."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def in_os_thread(work: Callable[[], T]) -> Callable[[], T]:
+    """Start work() in an OS thread and return wait(), which returns its result or raises its exception.
+
+    It pays only for work that releases the GIL (Pillow's decoders do). Under gevent's monkey-patching
+    a plain thread would be a greenlet on the same core, so gevent's pool of real threads is used.
+    """
+    if _gevent_patched():
+        import gevent
+        result = gevent.get_hub().threadpool.spawn(work)
+        return result.get
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="verdant-offload")
+    return _executor.submit(work).result
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("threading")

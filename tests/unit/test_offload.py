@@ -1,0 +1,32 @@
+"""in_os_thread: work runs in another OS thread; wait() returns its result or raises its exception."""
+import threading
+
+import pytest
+
+from app.core.offload import in_os_thread
+
+
+def test_work_runs_in_another_thread_and_wait_returns_its_result():
+    caller = threading.get_ident()
+    wait = in_os_thread(lambda: threading.get_ident())
+    assert wait() != caller
+
+
+def test_wait_raises_the_work_exception():
+    def broken():
+        raise ValueError("damaged")
+
+    wait = in_os_thread(broken)
+    with pytest.raises(ValueError, match="damaged"):
+        wait()
+
+
+def test_under_gevent_work_runs_in_gevents_pool_of_real_threads(monkeypatch):
+    gevent = pytest.importorskip("gevent")
+    from app.core import offload
+    monkeypatch.setattr(offload, "_gevent_patched", lambda: True)
+    pool = gevent.get_hub().threadpool
+    wait = in_os_thread(lambda: (threading.get_ident(), threading.current_thread() is not threading.main_thread()))
+    ident, elsewhere = wait()
+    assert elsewhere and ident != threading.get_ident()
+    assert pool.size >= 1  # the hub's pool, not the plain executor, ran it
