@@ -1,19 +1,30 @@
-"""Run an RQ worker, with RQ's scheduler, on the fast and slow queues: `python worker.py`."""
+"""Run an RQ worker, with RQ's scheduler: `python worker.py [queue ...]` (default: fast and slow).
+
+One worker serves both queues, fast first; but a slow job it has started (an enrichment, an email)
+makes an identification that arrives meanwhile wait for it. Where that matters, run
+`python worker.py fast` beside `python worker.py slow`.
+"""
 import sys
 
 from app import create_app
 from app.core.worker import arm_periodic_jobs, make_worker
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    queues = sys.argv[1:] if argv is None else argv
     app = create_app()
     if not app.config["REDIS_URL"]:
         print("REDIS_URL is not set: without it jobs run in the web process's embedded worker.",
               file=sys.stderr)
         return 2
+    try:
+        worker = make_worker(app, queues=queues)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     arm_periodic_jobs(app)
     with app.app_context():
-        make_worker(app).work(with_scheduler=True)
+        worker.work(with_scheduler=True)
     return 0
 
 

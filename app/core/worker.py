@@ -1,6 +1,7 @@
 """RQ workers that run every job inside a fresh app context, in a process or a thread."""
 import logging
 import threading
+from collections.abc import Sequence
 
 from flask import Flask
 from rq import SimpleWorker
@@ -42,9 +43,13 @@ class ThreadScheduler(RQScheduler):
         pass
 
 
-def make_worker(app: Flask, cls: type[AppWorker] = AppWorker) -> AppWorker:
-    """Build a worker for the app's queues, bound to the app."""
-    worker = cls(list(app.extensions["queues"].values()), connection=app.extensions["redis"])
+def make_worker(app: Flask, cls: type[AppWorker] = AppWorker, queues: Sequence[str] = ()) -> AppWorker:
+    """Build a worker for the named queues (all the app's queues when none are named), bound to the app."""
+    known = app.extensions["queues"]
+    unknown = [name for name in queues if name not in known]
+    if unknown:
+        raise ValueError(f"no queue named {', '.join(unknown)}; the queues are {', '.join(known)}")
+    worker = cls([known[name] for name in queues or known], connection=app.extensions["redis"])
     worker.flask_app = app
     return worker
 

@@ -335,14 +335,6 @@ def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None,
         queue.enqueue(run_identification_job, *args, **kwargs)
 
 
-def discard_identification(ident: Identification) -> None:
-    """Delete an identification and its stored photos (used when it could not be queued)."""
-    keys = [k for image in ident.images for k in (image.storage_key, image.thumbnail_key)]
-    db.session.delete(ident)
-    db.session.commit()
-    _delete_quietly(keys)
-
-
 def _delete_quietly(keys: Sequence[str]) -> None:
     storage = get_storage()
     for key in keys:

@@ -171,7 +171,7 @@ def test_queue_down_answers_503_and_keeps_nothing(app, client, ready, monkeypatc
 
     monkeypatch.setattr(app.extensions["queues"]["fast"], "enqueue", refuse)
     response = post_upload(client, [images.jpeg(color=(200, 10, 10))])
-    assert response.status_code == 503 and response.headers["Retry-After"] == "60"
+    assert response.status_code == 503 and "Retry-After" in response.headers
     assert str(escape(messages.QUEUE_DOWN)) in response.text
     after = snapshot(app)
     # The queued event left its progress channel untouched; the quota was given back.

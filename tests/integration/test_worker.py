@@ -129,3 +129,18 @@ def test_workers_sweep_stuck_identifications_on_a_schedule(monkeypatch, make_app
         queue = worker_app.extensions["queues"]["slow"]
         waiting = [queue.fetch_job(job_id).args for job_id in ScheduledJobRegistry(queue=queue).get_job_ids()]
         assert sorted(waiting) == [("identify-count",), ("identify-sweep",), ("notifications-digest",)]
+
+
+def test_worker_listens_on_the_named_queues_only(app):
+    from app.core.worker import make_worker
+    assert make_worker(app).queue_names() == ["fast", "slow"]
+    assert make_worker(app, queues=["fast"]).queue_names() == ["fast"]
+    with pytest.raises(ValueError, match="no queue named fsat"):
+        make_worker(app, queues=["fsat"])
+
+
+def test_worker_command_refuses_an_unknown_queue(monkeypatch):
+    import worker
+    monkeypatch.setattr(TestingConfig, "REDIS_URL", "redis://127.0.0.1:1/0")  # never reached
+    monkeypatch.setenv("VERDANT_ENV", "testing")
+    assert worker.main(["fsat"]) == 2
