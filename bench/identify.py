@@ -1,5 +1,7 @@
 """Benchmark identification end to end: gunicorn (gevent) + a real RQ worker on PostgreSQL and Redis, fake providers.
 
+The fake providers run in a process of their own and answer at fixed delays from each request's arrival.
+
 Usage: BENCH_PG_DB=verdant_identify_bench BENCH_REDIS_URL=redis://127.0.0.1:6379/13 \
        python bench/identify.py [--json] [--samples 10] [--sockets 500] [--duration 5]
 
@@ -10,6 +12,7 @@ provider calls for 20 concurrent uploads of one new photo (stampede), web-proces
 Only 127.0.0.1 is contacted; every loop is bounded in count and time.
 """
 import argparse
+import atexit
 import json
 import os
 import re
@@ -34,12 +37,56 @@ import pages  # noqa: E402
 import requests  # noqa: E402
 from simple_websocket import Client, ConnectionClosed  # noqa: E402
 
-from app.providers.fakes import FakeProviders  # noqa: E402
+from app.providers.fakes import KEYS, PREFIXES  # noqa: E402
 from tests import image_factory  # noqa: E402
 
 PLANTID_DELAY, PLANTNET_DELAY = 0.300, 0.200
 SLOWEST = max(PLANTID_DELAY, PLANTNET_DELAY)
 FINAL = re.compile(r'data-status="(completed|partial|failed)"')
+
+
+class FakeServer:
+    """The fake providers in a process of their own, as real APIs are: sharing this process's GIL with
+    the measuring client would delay their reading of requests, and so the measured overhead.
+    Driven over their HTTP control API."""
+
+    def __init__(self) -> None:
+        self.url = f"http://127.0.0.1:{pages.free_port()}"
+        port = self.url.rsplit(":", 1)[1]
+        self.proc = subprocess.Popen([sys.executable, "-m", "app.providers.fakes", "--port", port], cwd=ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        atexit.register(self.stop)  # whatever fails while the rest starts
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.url}/_control", timeout=1).raise_for_status()
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the fake providers did not start")
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return {f"{name.upper()}_{suffix}": value for name in ("plantid", "plantnet")
+                for suffix, value in (("API_KEY", KEYS[name]), ("BASE_URL", self.url + PREFIXES[name]))}
+
+    def set_mode(self, provider: str, mode: str, delay: float) -> None:
+        requests.post(f"{self.url}/_control", json={"provider": provider, "mode": mode, "delay": delay},
+                      timeout=5).raise_for_status()
+
+    def hits(self, provider: str | None = None):
+        counts = requests.get(f"{self.url}/_control", timeout=5).json()["hits"]
+        return counts[provider] if provider else counts
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
 
 
 def photo(seed: int) -> bytes:
@@ -149,7 +196,7 @@ def measure_hit_without_script(visitor: Visitor, samples: int) -> list[float]:
     return times
 
 
-def measure_stampede(base: str, fake: FakeProviders, count: int = 20) -> dict:
+def measure_stampede(base: str, fake: FakeServer, count: int = 20) -> dict:
     visitors = [Visitor(base) for _ in range(count)]
     before = fake.hits()
     data = photo(4242)
@@ -257,12 +304,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     wrk = pages.ensure_wrk()
-    fake = FakeProviders()
+    fake = FakeServer()
     fake.set_mode("plantid", "ok", delay=PLANTID_DELAY)
     fake.set_mode("plantnet", "ok", delay=PLANTNET_DELAY)
     metrics_dir = tempfile.mkdtemp(prefix="verdant-bench-metrics-")
     media = tempfile.mkdtemp(prefix="verdant-bench-media-")
-    settings = {k: v for k, v in fake.settings.items() if k.startswith(("PLANTID", "PLANTNET"))}
+    settings = fake.settings
     env = {**pages.bench_env(pages.reset_database(), metrics_dir), **settings, "MEDIA_ROOT": media,
            "GUNICORN_WORKER_CLASS": "gevent", "WEB_CONCURRENCY": "2",
            "IDENTIFY_ANON_RATE_LIMIT": "100000 per minute", "UPLOAD_QUOTA": "100000"}

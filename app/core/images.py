@@ -67,8 +67,8 @@ _ADOBE_SEGMENT_LENGTH = 14
 _ORIENTATION_TAG = 0x0112
 # What another reader would take for its own format inside the copied image data: markup a browser
 # might render, a PDF header, ZIP records. A photo carrying any of these is re-encoded from its pixels.
-_MARKUP_TAG = re.compile(rb"<([!?a-zA-Z][a-zA-Z]{2,7})")
-_MARKUP_TAGS = (b"script", b"html", b"svg", b"body", b"iframe", b"object", b"embed", b"?xml", b"!doctype")
+# A tag another reader would act on, in any case: "<script", "<SVG", "<?xml", "<!DOCTYPE" ...
+_MARKUP_TAG = re.compile(rb"<(?:script|html|svg|body|iframe|object|embed|\?xml|!doctype)", re.IGNORECASE)
 _FILE_SIGNATURES = (b"%PDF-", b"PK\x03\x04", b"PK\x05\x06")
 # Decoding at 1/8 scale still reads every bit of the compressed data, so it finds truncation and damage.
 _VALIDATION_SCALE = 8
@@ -263,7 +263,7 @@ def _carries_payload(data: bytes) -> bool:
     """Tell whether image data holds something another reader could open (a polyglot)."""
     if any(signature in data for signature in _FILE_SIGNATURES):
         return True
-    return any(tag.group(1).lower().startswith(_MARKUP_TAGS) for tag in _MARKUP_TAG.finditer(data))
+    return _MARKUP_TAG.search(data) is not None
 
 
 def _jpeg_without_metadata(data: bytes) -> bytes | None:

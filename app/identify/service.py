@@ -22,7 +22,6 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
 from app.core.images import CleanImage, make_thumbnail
-from app.core.offload import in_os_thread
 from app.core.models import utcnow
 from app.core.redis import get_queue, get_redis
 from app.core.storage import StorageError, get_storage
@@ -239,12 +238,11 @@ def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_i
     """Store the photos and answer from the cache, or queue a job; raise ImageRejected, StorageError,
     QueueDown or QuotaExceeded, and then nothing is kept.
 
-    The photos' decoding check runs in another thread while they and the row are written. The job is
-    queued before the row's commit and carries what the providers need, so their calls start at once;
-    it reads the row while it waits for their answers. It makes the thumbnails then too.
+    The photos' decoding checks run in other threads while the photos are written. The job is queued
+    before the row is committed and carries what the providers need, so their calls start at once; it
+    reads the row while it waits for their answers, and makes the thumbnails then too.
     """
     images = photos.images
-    verified = in_os_thread(photos.verify)
     take_quota(quota_subject)
     key = cache_key_for(images, organs, health=wants_health)
     ident_id = uuid.uuid4()
@@ -263,10 +261,9 @@ def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_i
                 storage.save(record["storage_key"], image.data, image.content_type)
                 saved.append(record["storage_key"])
                 ident.images.append(IdentificationImage(position=position, organ=organ, **record))
-            db.session.add(ident)
-            db.session.flush()
+            db.session.add(ident)  # written by the commit; a job run inline reads it from this session
         finally:
-            verified()  # a damaged photo is refused before anything is kept or sent
+            photos.verify()  # a damaged photo is refused before anything is kept or sent
         cached = cached_result(key)
         if cached is None:
             try:

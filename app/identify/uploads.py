@@ -15,6 +15,7 @@ from werkzeug.formparser import FormDataParser
 
 from app.core import messages
 from app.core.images import CleanImage, ImageRejected, prepare_image
+from app.core.offload import in_os_thread
 from app.identify.models import ORGANS
 
 TEMP_PREFIX = "verdant-upload-"
@@ -174,29 +175,30 @@ def raw_digests(upload: Upload) -> list[str]:
 
 @dataclass(frozen=True)
 class CleanPhotos:
-    """Cleaned photos whose bytes can be stored, and the decoding check they must pass first (verify)."""
+    """Cleaned photos whose bytes can be stored, and their decoding checks, running in other threads."""
 
     images: list[CleanImage]
-    checks: list[Callable[[], None]]
+    checking: list[Callable[[], None]]
 
     def verify(self) -> None:
-        """Raise ImageRejected when a photo's image data is truncated or damaged."""
-        for check in self.checks:
-            check()
+        """Wait for the checks; raise ImageRejected when a photo's image data is truncated or damaged."""
+        for wait in self.checking:
+            wait()
 
 
 def clean_photos(upload: Upload, *, max_photos: int) -> CleanPhotos:
     """Check the photo count and clean every photo; the first bad one rejects the whole upload.
 
-    The last check of each photo, decoding it, is left to CleanPhotos.verify.
+    The last check of each photo, decoding it, starts in another thread at once and is waited for
+    by CleanPhotos.verify, so the caller can store the photos meanwhile.
     """
     photos = counted_photos(upload, max_photos=max_photos)
-    images, checks = [], []
+    images, checking = [], []
     for photo in photos:
         try:
             image, check = prepare_image(photo.stream)
         except ImageRejected as exc:
             raise UploadRejected(exc.status, exc.message) from None
         images.append(image)
-        checks.append(check)
-    return CleanPhotos(images, checks)
+        checking.append(in_os_thread(check))
+    return CleanPhotos(images, checking)

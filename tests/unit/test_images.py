@@ -257,7 +257,9 @@ def test_clean_image_copy_drops_payload_segments(marker: int) -> None:
 @pytest.mark.parametrize(
     "payload",
     [pytest.param(factory.SCRIPT, id="script"), pytest.param(b"%PDF-1.7 obj", id="pdf"),
-     pytest.param(factory.ZIP_EOCD, id="zip")],
+     pytest.param(factory.ZIP_EOCD, id="zip"), pytest.param(b"<SCRIPT SRC=//x>", id="script-upper"),
+     pytest.param(b"<Svg onload=1>", id="svg-mixed"), pytest.param(b"<?xml version='1.0'?>", id="xml"),
+     pytest.param(b"<!DocType html>", id="doctype"), pytest.param(b"<iframe src=x>", id="iframe")],
 )
 def test_clean_image_reencodes_a_jpeg_hiding_a_payload_in_its_image_data(payload: bytes) -> None:
     original = factory.jpeg_with_scan_payload(payload)
@@ -267,6 +269,15 @@ def test_clean_image_reencodes_a_jpeg_hiding_a_payload_in_its_image_data(payload
 
     assert payload not in result.data
     assert _reopen(result.data).size == (800, 600)
+
+
+@pytest.mark.parametrize("harmless", [b"<scr", b"< script", b"<scalar", b"x<3 svg"])
+def test_clean_image_copies_image_data_with_harmless_angle_brackets(harmless: bytes) -> None:
+    original = factory.jpeg_with_scan_payload(harmless)
+
+    result = _clean(original)
+
+    assert harmless in result.data  # copied as is, not re-encoded
 
 
 def test_clean_image_reencodes_an_oversized_adobe_segment() -> None:
