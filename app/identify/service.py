@@ -68,6 +68,7 @@ class Submitted:
 
     id: uuid.UUID
     final: bool  # answered from the cache, so its result page is ready
+    ident: Identification | None = None  # when final: the row as stored, with its photos and suggestions
 
 
 # ---- configuration -------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Se
     count_cache("hit")
     # Nobody can be listening to an id made a moment ago: no progress event to publish.
     _complete(ident, cached, from_cache=True, announce=False)
-    return Submitted(ident_id, final=True)
+    return Submitted(ident_id, final=True, ident=ident)
 
 
 def cached_result(key: str) -> dict[str, Any] | None:
@@ -285,7 +286,7 @@ def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_i
         _remember_upload(raw_key, key, stored)
     log.info("identification submitted", extra={"event": "identification_submitted", "identification_id": str(ident_id),
                                                 "outcome": "cache_hit" if cached is not None else "queued"})
-    return Submitted(ident_id, final=cached is not None)
+    return Submitted(ident_id, final=cached is not None, ident=ident if cached is not None else None)
 
 
 def _store_thumbnail(thumbnail_key: str, photo: Callable[[], bytes]) -> None:
@@ -649,11 +650,15 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
         # A retried job may have stored suggestions before.
         db.session.execute(delete(IdentificationSuggestion)
                            .where(IdentificationSuggestion.identification_id == ident.id))
-    # Added beside the identification rather than through its (unloaded) collection: no read first.
-    db.session.add_all(IdentificationSuggestion(
+    suggestions = [IdentificationSuggestion(
         identification_id=ident.id, rank=rank, species_id=species_id, scientific_name=suggestion.scientific_name,
         confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers))
-        for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1))
+        for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1)]
+    if inspect(ident).persistent:
+        # Added beside the identification rather than through its (unloaded) collection: no read first.
+        db.session.add_all(suggestions)
+    else:
+        ident.suggestions = suggestions  # a new row: its page can render from memory
     ident.result = payload.get("suggestions", [])
     ident.health = payload.get("health")
     ident.confidence = merged[0].confidence if merged else None

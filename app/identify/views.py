@@ -115,7 +115,7 @@ def submit():
     if is_htmx() and submitted.final:
         # The cache answered: the script shows this page in place (and pushes its address), one
         # round trip sooner than following a redirect.
-        return _detail_page(submitted.id, "identify/identification.html"), 200, {"HX-Push-Url": target}
+        return _render_detail(submitted.ident, "identify/identification.html"), 200, {"HX-Push-Url": target}
     if is_htmx():
         return "", 201, {"HX-Redirect": target, "Location": target}
     return redirect(target, 303)
@@ -127,7 +127,10 @@ def detail(ident_id):
 
 
 def _detail_page(ident_id, template: str) -> str:
-    ident = _visible_or_404(ident_id, current=True)
+    return _render_detail(_visible_or_404(ident_id, current=True), template)
+
+
+def _render_detail(ident, template: str) -> str:
     owner = service.can_see(ident, _user_id(), session.get(SESSION_KEY))
     # Werkzeug builds websocket rules as ws:// URLs; the ws extension resolves a path to ws: or wss: itself.
     socket_path = urlsplit(url_for("identify.progress_socket", ident_id=ident.id)).path
