@@ -585,9 +585,9 @@ def _identify(row: _Row, work: _Work, make_thumbnails: Callable[[], None]) -> No
                 make_thumbnails()
 
         calls = _call_providers(row.id, work, while_waiting=while_waiting)
-        count_cache("miss")
         if (ident := row.get()) is not None:
             _finish(ident, calls)
+        count_cache("miss")  # after the answer is out, which waits for nothing else
     finally:
         if acquired:
             try:
