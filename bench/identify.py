@@ -37,7 +37,7 @@ import pages  # noqa: E402
 import requests  # noqa: E402
 from simple_websocket import Client, ConnectionClosed  # noqa: E402
 
-from app.providers.fakes import KEYS, PREFIXES  # noqa: E402
+from app.providers.fakes import settings_for  # noqa: E402
 from tests import image_factory  # noqa: E402
 
 PLANTID_DELAY, PLANTNET_DELAY = 0.300, 0.200
@@ -68,8 +68,8 @@ class FakeServer:
 
     @property
     def settings(self) -> dict[str, str]:
-        return {f"{name.upper()}_{suffix}": value for name in ("plantid", "plantnet")
-                for suffix, value in (("API_KEY", KEYS[name]), ("BASE_URL", self.url + PREFIXES[name]))}
+        """Plant.id and Pl@ntNet only: the benchmark times identification, with no enrichment jobs."""
+        return {k: v for k, v in settings_for(self.url).items() if k.startswith(("PLANTID", "PLANTNET"))}
 
     def set_mode(self, provider: str, mode: str, delay: float) -> None:
         requests.post(f"{self.url}/_control", json={"provider": provider, "mode": mode, "delay": delay},

@@ -67,8 +67,11 @@ class Submitted:
     """A stored upload, as the upload view needs it: read before the commit expired the row."""
 
     id: uuid.UUID
-    final: bool  # answered from the cache, so its result page is ready
-    ident: Identification | None = None  # when final: the row as stored, with its photos and suggestions
+    ident: Identification | None = None  # answered from the cache: the row as stored, ready to show
+
+    @property
+    def final(self) -> bool:
+        return self.ident is not None
 
 
 # ---- configuration -------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Se
     count_cache("hit")
     # Nobody can be listening to an id made a moment ago: no progress event to publish.
     _complete(ident, cached, from_cache=True, announce=False)
-    return Submitted(ident_id, final=True, ident=ident)
+    return Submitted(ident_id, ident=ident)
 
 
 def cached_result(key: str) -> dict[str, Any] | None:
@@ -286,7 +289,7 @@ def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_i
         _remember_upload(raw_key, key, stored)
     log.info("identification submitted", extra={"event": "identification_submitted", "identification_id": str(ident_id),
                                                 "outcome": "cache_hit" if cached is not None else "queued"})
-    return Submitted(ident_id, final=cached is not None, ident=ident if cached is not None else None)
+    return Submitted(ident_id, ident=ident if cached is not None else None)
 
 
 def _store_thumbnail(thumbnail_key: str, photo: Callable[[], bytes]) -> None:
@@ -646,7 +649,8 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     # A new (cache-hit) row is inserted once, already final, rather than inserted and then updated.
     with db.session.no_autoflush:
         species_ids = species_ids_for(facts)
-    if inspect(ident).persistent and ident.attempts > 1:
+    stored_before = inspect(ident).persistent
+    if stored_before and ident.attempts > 1:
         # A retried job may have stored suggestions before.
         db.session.execute(delete(IdentificationSuggestion)
                            .where(IdentificationSuggestion.identification_id == ident.id))
@@ -654,7 +658,7 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
         identification_id=ident.id, rank=rank, species_id=species_id, scientific_name=suggestion.scientific_name,
         confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers))
         for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1)]
-    if inspect(ident).persistent:
+    if stored_before:
         # Added beside the identification rather than through its (unloaded) collection: no read first.
         db.session.add_all(suggestions)
     else:

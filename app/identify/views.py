@@ -89,8 +89,7 @@ def submit():
             known = service.known_upload(raw_key)
             photos = None if known else uploads.clean_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
     except uploads.UploadRejected as exc:
-        log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
-        return error_response(exc.status, exc.message)
+        return _refused(exc)
     if not current_user.is_authenticated and SESSION_KEY not in session:
         session[SESSION_KEY] = secrets.token_urlsafe(24)
     subject = f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
@@ -103,8 +102,7 @@ def submit():
         else:
             submitted = service.submit_identification(photos, details.organs, raw_key=raw_key, **owner)
     except ImageRejected as exc:  # found by the decoding check, which runs while the photos are stored
-        log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
-        return error_response(exc.status, exc.message)
+        return _refused(exc)
     except service.QuotaExceeded:
         return error_response(429, messages.UPLOAD_QUOTA, {"Retry-After": "3600"})
     except StorageError:
@@ -119,6 +117,11 @@ def submit():
     if is_htmx():
         return "", 201, {"HX-Redirect": target, "Location": target}
     return redirect(target, 303)
+
+
+def _refused(exc: uploads.UploadRejected | ImageRejected):
+    log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
+    return error_response(exc.status, exc.message)
 
 
 @bp.get("/identifications/<uuid:ident_id>")

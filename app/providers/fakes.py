@@ -410,12 +410,7 @@ class FakeProviders:
     @property
     def settings(self) -> dict[str, str]:
         """Return the *_BASE_URL and *_API_KEY settings that point the real clients here."""
-        return {
-            "PLANTID_API_KEY": KEYS["plantid"], "PLANTID_BASE_URL": self.url + PREFIXES["plantid"],
-            "PLANTNET_API_KEY": KEYS["plantnet"], "PLANTNET_BASE_URL": self.url + PREFIXES["plantnet"],
-            "TREFLE_API_KEY": KEYS["trefle"], "TREFLE_BASE_URL": self.url + PREFIXES["trefle"],
-            "OPENAI_API_KEY": KEYS["openai"], "OPENAI_BASE_URL": self.url + PREFIXES["openai"],
-        }
+        return settings_for(self.url)
 
     def set_mode(self, provider: str, mode: str, delay: float | None = None) -> None:
         """Make one fake API answer in a mode (ok, slow, 500, 429, 401, bad_json, reset, not_found...)."""
@@ -1004,6 +999,12 @@ def _care_answer(plant: FakePlant | None) -> dict[str, Any]:
         "common_problems": ["Root rot from overwatering", "Spider mites in dry air"],
         "toxicity": care.get("toxicity") or "Unknown; keep away from pets to be safe.",
     }
+
+
+def settings_for(url: str) -> dict[str, str]:
+    """Return the *_BASE_URL and *_API_KEY settings that point the real clients at fakes served at url."""
+    return {f"{name.upper()}_{suffix}": value for name, prefix in PREFIXES.items()
+            for suffix, value in (("API_KEY", KEYS[name]), ("BASE_URL", url + prefix))}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -345,6 +345,17 @@ def test_other_bytes_of_the_same_photo_are_answered_from_the_cache_with_a_thumbn
     assert app.extensions["storage"].exists(second.images[0].thumbnail_key)
 
 
+def test_other_bytes_of_the_same_photo_are_shown_in_place_for_the_script(app, client, ready):
+    post_upload(client, [images.jpeg(color=(90, 30, 201))])
+    response = post_upload(client, [images.jpeg_with_segment(0xFE, b"taken at noon", images.jpeg(color=(90, 30, 201)))],
+                           headers={"HX-Request": "true"})
+    first, second = _only()
+    assert response.status_code == 200 and response.headers["HX-Push-Url"] == f"/identifications/{second.id}"
+    assert 'data-status="completed"' in response.text
+    assert first.suggestions[0].scientific_name in response.text
+    assert ready.hits("plantid") == 1
+
+
 def test_same_bytes_with_another_organ_are_cleaned_again(client, ready):
     photo = images.jpeg(color=(3, 121, 60))
     post_upload(client, [photo], organ="leaf")
