@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import astuple, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +32,7 @@ from app.identify.models import FINAL_STATUSES, Identification, IdentificationIm
 from app.identify.uploads import CleanPhotos
 from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
+from app.species.models import Species
 from app.species.service import SpeciesFacts, add_identification_counts, species_ids_for
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,32 @@ def publish_event(ident_id: uuid.UUID | str, event: str, provider: str | None = 
         log.warning("progress event lost", extra={"event": "identify_event_lost", "step": event})
 
 
-def provider_steps(ident: Identification) -> list[tuple[str, str]]:
+# Events published while an identification is under way; its progress region redraws from Redis alone.
+IN_FLIGHT_EVENTS = frozenset({"queued", "running", "calling", "done", "failed"})
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """An identification under way, as one of its progress events describes it: enough to draw its steps."""
+
+    id: uuid.UUID
+    status: str
+    providers: tuple[str, ...]
+    is_final = False
+
+
+def in_flight(ident_id: uuid.UUID, message: dict[str, Any]) -> InFlight | None:
+    """Return what a progress event says of an identification under way; None for a final or unknown event.
+
+    A provider's "failed" is a step; "failed" without a provider is the identification's end.
+    """
+    event, provider = message.get("event"), message.get("provider")
+    if event not in IN_FLIGHT_EVENTS or (event == "failed" and not provider):
+        return None
+    return InFlight(ident_id, "queued" if event == "queued" else "running", tuple(configured_providers()))
+
+
+def provider_steps(ident: Identification | InFlight) -> list[tuple[str, str]]:
     """Return (provider label, step) for each provider this identification calls (none once it is final)."""
     if ident.is_final:
         return []
@@ -393,6 +419,23 @@ def _give_back_providers(key: tuple, providers: dict[str, Any]) -> None:
             provider.close()
 
 
+# The threads provider calls run in, kept between jobs: starting and joining them per job is time the
+# user waits for once the slower provider has answered.
+_CALL_THREADS = 8
+_call_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _call_pool() -> ThreadPoolExecutor:
+    with _IDLE_LOCK:
+        # One per process: a forked child inherits the pool but not its threads.
+        pool = _call_pools.get(os.getpid())
+        if pool is None:
+            _call_pools.clear()
+            pool = _call_pools[os.getpid()] = ThreadPoolExecutor(max_workers=_CALL_THREADS,
+                                                                 thread_name_prefix="identify")
+        return pool
+
+
 def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable[[], None] | None = None) -> _Calls:
     """Call every configured provider at once; only the provider calls run in the pool's threads.
 
@@ -406,28 +449,30 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
     lat, lon, health = work.latitude, work.longitude, work.health
     results: list[ProviderResult] = []
     errors: dict[str, ProviderError] = {}
+    pool = _call_pool()
+    futures = {pool.submit(provider.identify, images, latitude=lat, longitude=lon,
+                           **({"health": True} if health and provider.supports_health else {})): name
+               for name, provider in providers.items()}
     try:
-        with ThreadPoolExecutor(max_workers=max(1, len(providers)), thread_name_prefix="identify") as pool:
-            futures = {pool.submit(provider.identify, images, latitude=lat, longitude=lon,
-                                   **({"health": True} if health and provider.supports_health else {})): name
-                       for name, provider in providers.items()}
-            if while_waiting is not None:
-                while_waiting()
-            for name in providers:
-                publish_event(ident_id, "calling", name)
-            for future in as_completed(futures):
-                name = futures[future]
-                try:
-                    results.append(future.result())
-                    publish_event(ident_id, "done", name)
-                except ProviderError as exc:
-                    errors[name] = exc
-                    publish_event(ident_id, "failed", name)
-                except Exception as exc:  # a client bug must not sink the other provider's answer
-                    log.exception("provider crashed", extra={"event": "provider_crashed", "provider": name})
-                    errors[name] = ProviderError(name, "bad_response", message=repr(exc)[:200])
-                    publish_event(ident_id, "failed", name)
+        if while_waiting is not None:
+            while_waiting()
+        for name in providers:
+            publish_event(ident_id, "calling", name)
+        for future in as_completed(futures):
+            name = futures[future]
+            try:
+                results.append(future.result())
+                publish_event(ident_id, "done", name)
+            except ProviderError as exc:
+                errors[name] = exc
+                publish_event(ident_id, "failed", name)
+            except Exception as exc:  # a client bug must not sink the other provider's answer
+                log.exception("provider crashed", extra={"event": "provider_crashed", "provider": name})
+                errors[name] = ProviderError(name, "bad_response", message=repr(exc)[:200])
+                publish_event(ident_id, "failed", name)
     finally:
+        # A client goes back to the idle set only once its call is over, however this job ends.
+        wait(futures)
         _give_back_providers(key, providers)
     results.sort(key=lambda r: r.provider)
     return _Calls(results, errors)
@@ -817,10 +862,12 @@ def get_visible(ident_id: uuid.UUID, user_id: uuid.UUID | None, session_key: str
 
 
 def _current(ident_id: uuid.UUID) -> Identification | None:
-    # One round trip: a handful of photos times five suggestions is a small join.
+    # One round trip: a handful of photos times five suggestions is a small join. Of a species, the
+    # result shows only its care text.
     query = (select(Identification).where(Identification.id == ident_id)
              .options(joinedload(Identification.images),
-                      joinedload(Identification.suggestions).joinedload(IdentificationSuggestion.species))
+                      joinedload(Identification.suggestions).joinedload(IdentificationSuggestion.species)
+                      .load_only(Species.care_text))
              .execution_options(populate_existing=True))
     return db.session.scalars(query).unique().one_or_none()
 

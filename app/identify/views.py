@@ -1,4 +1,5 @@
 """Identification pages: upload, progress (page, fragment, WebSocket), results, sharing and history."""
+import json
 import secrets
 import time
 import uuid
@@ -191,6 +192,12 @@ def progress_socket(ws, ident_id):
             message = pubsub.get_message(timeout=1.0)
             if message is None and time.monotonic() - last_check < 15:
                 continue
+            # A step of an identification under way is drawn from the event and Redis; the database is
+            # read for its end, and every 15 s without events (which also sweeps a stuck one).
+            step = service.in_flight(ident_id, _event(message)) if message is not None else None
+            if step is not None:
+                _send_steps(ws, step)
+                continue
             last_check = time.monotonic()
             final = _send_state(ws, ident)
     except (ConnectionClosed, RedisError):
@@ -200,13 +207,27 @@ def progress_socket(ws, ident_id):
         db.session.remove()
 
 
+def _event(message) -> dict:
+    try:
+        data = json.loads(message["data"])
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _send_steps(ws, step: service.InFlight) -> None:
+    ws.send(render_template("identify/_progress.html", ident=step, steps=service.provider_steps(step),
+                            owner=True, oob=True))
+
+
 def _send_state(ws, ident) -> bool:
     ident = service.refresh(ident)
     html = render_template("identify/_progress.html", ident=ident, steps=service.provider_steps(ident),
                            owner=True, oob=True)
     final = ident.is_final
-    # Release the connection: a socket may stay open for minutes between events.
-    db.session.commit()
+    # Release the connection: a socket may stay open for minutes between events. Closing rather than
+    # committing leaves what was read unexpired, so the next refresh does not first reload it to learn its id.
+    db.session.close()
     ws.send(html)
     return final
 

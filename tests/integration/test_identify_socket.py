@@ -105,6 +105,40 @@ def _queued_upload(app, live_server, session):
     return ident_id
 
 
+def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_server, ready):
+    session = requests.Session()
+    ident_id = _queued_upload(app, live_server, session)
+    app.extensions["redis"].delete(service.PROGRESS_PREFIX + ident_id)  # the steps the upload's job ran
+    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    try:
+        assert 'data-status="queued"' in ws.receive(timeout=5)
+        # The row still says queued: a step under way is drawn from its event and Redis alone.
+        service.publish_event(ident_id, "calling", "plantid")
+        step = ws.receive(timeout=5)
+        assert 'data-status="running"' in step and "Plant.id: asking…" in step and "Pl@ntNet: waiting" in step
+        service.publish_event(ident_id, "failed", "plantnet")
+        step = ws.receive(timeout=5)
+        assert "Pl@ntNet: did not answer" in step and 'data-status="running"' in step
+        # The end is read from the row.
+        ident = db.session.get(Identification, __import__("uuid").UUID(ident_id))
+        ident.status, ident.error = "failed", "Both services are down."
+        db.session.commit()
+        service.publish_event(ident_id, "failed")
+        end = ws.receive(timeout=5)
+    finally:
+        _close(ws)
+    assert 'data-status="failed"' in end and "Both services are down." in end and "Retry" in end
+
+
+def test_only_steps_of_an_identification_under_way_are_drawn_from_events(app_ctx):
+    ident_id = __import__("uuid").uuid4()
+    assert service.in_flight(ident_id, {"event": "calling", "provider": "plantid"}).status == "running"
+    assert service.in_flight(ident_id, {"event": "failed", "provider": "plantnet"}).status == "running"
+    assert service.in_flight(ident_id, {"event": "queued", "provider": None}).status == "queued"
+    for final_or_unknown in ({"event": "completed"}, {"event": "failed", "provider": None}, {"event": "x"}, {}):
+        assert service.in_flight(ident_id, final_or_unknown) is None
+
+
 def test_socket_state_replaces_polling_with_a_fetch_on_close(app, live_server, ready):
     session = requests.Session()
     ident_id = _queued_upload(app, live_server, session)

@@ -144,3 +144,25 @@ def test_worker_command_refuses_an_unknown_queue(monkeypatch):
     monkeypatch.setattr(TestingConfig, "REDIS_URL", "redis://127.0.0.1:1/0")  # never reached
     monkeypatch.setenv("VERDANT_ENV", "testing")
     assert worker.main(["fsat"]) == 2
+
+
+def test_worker_command_freezes_the_loaded_app_before_working(monkeypatch):
+    import gc
+
+    import worker
+    monkeypatch.setattr(TestingConfig, "REDIS_URL", "redis://127.0.0.1:1/0")  # never reached
+    monkeypatch.setenv("VERDANT_ENV", "testing")
+    frozen = []
+
+    class Recorder:
+        def work(self, **kwargs):
+            frozen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(worker, "make_worker", lambda app, queues=(): Recorder())
+    monkeypatch.setattr(worker, "arm_periodic_jobs", lambda app: [])
+    gc.unfreeze()
+    try:
+        assert worker.main([]) == 0
+    finally:
+        gc.unfreeze()
+    assert frozen and frozen[0] > 1000
