@@ -33,7 +33,7 @@ from app.identify.uploads import CleanPhotos
 from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
 from app.species.models import Species
-from app.species.service import SpeciesFacts, add_identification_counts, species_ids_for
+from app.species.service import SpeciesFacts, add_identification_counts, species_for
 
 log = logging.getLogger(__name__)
 
@@ -693,16 +693,18 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
                           common_names=tuple(m.common_names)) for m in merged]
     # A new (cache-hit) row is inserted once, already final, rather than inserted and then updated.
     with db.session.no_autoflush:
-        species_ids = species_ids_for(facts)
+        # The result shows the top species' care text: loaded here, not read again as the page renders.
+        species = species_for(facts, also_load=(Species.care_text,))
     stored_before = inspect(ident).persistent
     if stored_before and ident.attempts > 1:
         # A retried job may have stored suggestions before.
         db.session.execute(delete(IdentificationSuggestion)
                            .where(IdentificationSuggestion.identification_id == ident.id))
     suggestions = [IdentificationSuggestion(
-        identification_id=ident.id, rank=rank, species_id=species_id, scientific_name=suggestion.scientific_name,
-        confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers))
-        for rank, (suggestion, species_id) in enumerate(zip(merged, species_ids), start=1)]
+        identification_id=ident.id, rank=rank, species=found, species_id=found.id if found else None,
+        scientific_name=suggestion.scientific_name, confidence=suggestion.confidence, scores=suggestion.scores,
+        providers=list(suggestion.providers))
+        for rank, (suggestion, found) in enumerate(zip(merged, species), start=1)]
     if stored_before:
         # Added beside the identification rather than through its (unloaded) collection: no read first.
         db.session.add_all(suggestions)
@@ -726,9 +728,8 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     if announce:
         publish_event(ident.id, "completed")
     IDENTIFICATIONS.labels(ident.status).inc()
-    top_species = species_ids[0] if species_ids else None
-    if top_species:
-        _enqueue_enrichment(top_species)
+    if species and species[0] is not None:
+        _enqueue_enrichment(species[0].id)
 
 
 def _fail(ident: Identification, message: str) -> None:

@@ -104,6 +104,10 @@ class CircuitBreaker:
             return False
 
     def _admit(self) -> bool:
+        # Closed, as it nearly always is: one read before the call. Only an open circuit needs the
+        # watched transaction that lets a single caller through as the half-open trial.
+        if self.redis.get(self._open_until_key) is None:
+            return False
         with self.redis.pipeline() as pipe:
             try:
                 pipe.watch(self._open_until_key, self._trial_key)

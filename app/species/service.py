@@ -2,17 +2,18 @@
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import url_for
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 
 from app.core.models import utcnow
 from app.extensions import db
@@ -70,20 +71,22 @@ class SpeciesFacts:
     common_names: tuple[str, ...] = ()
 
 
-def species_ids_for(facts: Iterable[SpeciesFacts], lang: str = "en") -> list[uuid.UUID | None]:
-    """Return the species id for each entry, adding the missing species; flushed, never committed.
+def species_for(facts: Iterable[SpeciesFacts], lang: str = "en", *,
+                also_load: Sequence[Any] = ()) -> list[Species | None]:
+    """Return the species of each entry, adding the missing ones; flushed, never committed.
 
-    One query finds the known names; new species go in under savepoints, so a lost race (another
-    process added the same name) costs a re-read, not the caller's transaction.
+    One query finds the known names, loading only their names and the also_load columns (what the
+    caller will read; anything else loads when read). New species go in under savepoints, so a lost
+    race (another process added the same name) costs a re-read, not the caller's transaction.
     """
     facts = list(facts)
     names = [normalise_scientific_name(f.scientific_name) for f in facts]
     wanted = {n for n in names if n}
-    known: dict[str, uuid.UUID] = {}
+    known: dict[str, Species] = {}
     if wanted:
-        rows = db.session.execute(select(Species.scientific_name, Species.id)
-                                  .where(Species.scientific_name.in_(wanted)))
-        known = {name: species_id for name, species_id in rows}
+        found = db.session.scalars(select(Species).where(Species.scientific_name.in_(wanted))
+                                   .options(load_only(Species.scientific_name, *also_load)))
+        known = {species.scientific_name: species for species in found}
     for fact, name in zip(facts, names, strict=True):
         if not name or name in known:
             continue
@@ -95,11 +98,11 @@ def species_ids_for(facts: Iterable[SpeciesFacts], lang: str = "en") -> list[uui
             with db.session.begin_nested():
                 db.session.add(species)
         except IntegrityError:
-            found = find_species(name)
-            if found is not None:
-                known[name] = found.id
+            raced = find_species(name)
+            if raced is not None:
+                known[name] = raced
             continue
-        known[name] = species.id
+        known[name] = species
         log.info("species created", extra={"event": "species_created", "species": name})
     return [known.get(name) for name in names]
 

@@ -1,8 +1,10 @@
 """Species shared by the catalogue and identification: one row per normalised name, counted."""
+from sqlalchemy import inspect
+
 from app.core.models import utcnow
 from app.extensions import db
 from app.species import service
-from app.species.models import SpeciesDailyCount
+from app.species.models import Species, SpeciesDailyCount
 from tests.factories import count_identifications
 
 
@@ -24,14 +26,19 @@ def test_identification_counts_add_to_total_and_today(app_ctx):
     assert db.session.query(SpeciesDailyCount).one().count == 2
 
 
-def test_species_ids_for_reuses_known_and_adds_missing_in_order(app_ctx):
-    known = service.get_or_create_species("Ficus lyrata")
-    ids = service.species_ids_for([service.SpeciesFacts("Monstera deliciosa Liebm.", family="Araceae",
-                                                        common_names=("Swiss cheese plant",)),
-                                   service.SpeciesFacts("ficus  LYRATA")])
+def test_species_for_reuses_known_and_adds_missing_in_order(app_ctx):
+    known_id = service.get_or_create_species("Ficus lyrata").id
+    db.session.expunge_all()
+    found = service.species_for([service.SpeciesFacts("Monstera deliciosa Liebm.", family="Araceae",
+                                                      common_names=("Swiss cheese plant",)),
+                                 service.SpeciesFacts("ficus  LYRATA"), service.SpeciesFacts("")],
+                                also_load=(Species.care_text,))
+    # A known species comes back with only its name and the columns asked for loaded.
+    assert inspect(found[1]).unloaded >= {"family", "description"}
+    assert "care_text" not in inspect(found[1]).unloaded and found[2] is None
     db.session.commit()
     added = service.find_species("Monstera deliciosa")
-    assert ids == [added.id, known.id]
+    assert [s.id for s in found[:2]] == [added.id, known_id]
     assert added.family == "Araceae" and added.common_name == "Swiss cheese plant"
 
 

@@ -104,6 +104,20 @@ def test_breaker_ignores_species_not_found(fake, plantnet):
     assert plantnet.breaker.failure_count == 0
 
 
+def test_a_closed_breaker_admits_a_call_with_one_read(redis, clock):
+    used = []
+
+    class Recording:
+        def __getattr__(self, name):
+            used.append(name)
+            return getattr(redis, name)
+
+    breaker = CircuitBreaker(Recording(), "plantnet", fail_max=FAIL_MAX, reset_timeout=RESET, clock=clock)
+    assert breaker.before_call() is False
+    # No watched transaction before every provider call: that is only for an open circuit's trial.
+    assert used == ["get"]
+
+
 def test_breaker_half_opens_after_reset_timeout(breaker, clock):
     breaker.open_now()
     clock.advance(RESET - 0.1)
