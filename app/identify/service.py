@@ -10,7 +10,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import wait as wait_all
 from dataclasses import astuple, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -472,7 +473,7 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
                 publish_event(ident_id, "failed", name)
     finally:
         # A client goes back to the idle set only once its call is over, however this job ends.
-        wait(futures)
+        wait_all(futures)
         _give_back_providers(key, providers)
     results.sort(key=lambda r: r.provider)
     return _Calls(results, errors)

@@ -415,6 +415,17 @@ def test_provider_clients_are_reused_between_jobs(client, ready, monkeypatch):
     assert built == [1]
 
 
+def test_provider_calls_run_in_threads_kept_between_jobs(client, ready):
+    post_upload(client, [images.jpeg(color=(10, 20, 30))])
+    before = {t.ident for t in threading.enumerate() if t.name.startswith("identify")}
+    post_upload(client, [images.jpeg(color=(30, 20, 10))])
+    after = {t.ident for t in threading.enumerate() if t.name.startswith("identify")}
+    assert [i.status for i in _only()] == ["completed", "completed"]
+    assert ready.hits("plantid") == 2 and ready.hits("plantnet") == 2
+    # The first job's threads outlived it, and the second started none.
+    assert before and after == before
+
+
 def test_health_check_when_asked_is_stored_shown_and_cached_apart(client, ready):
     post_upload(client, [images.jpeg()], extra={"health": "1"})
     ident = _only()[0]
