@@ -69,7 +69,10 @@ _ORIENTATION_TAG = 0x0112
 # might render, a PDF header, ZIP records. A photo carrying any of these is re-encoded from its pixels.
 # A tag another reader would act on, in any case: "<script", "<SVG", "<?xml", "<!DOCTYPE" ...
 _MARKUP_TAG = re.compile(rb"<(?:script|html|svg|body|iframe|object|embed|\?xml|!doctype)", re.IGNORECASE)
-_FILE_SIGNATURES = (b"%PDF-", b"PK\x03\x04", b"PK\x05\x06")
+# A PDF header, and ZIP's local-file and end-of-directory records. One search finds either record,
+# by a fast literal scan for "PK": a search for each took as long again.
+_PDF_SIGNATURE = b"%PDF-"
+_ZIP_RECORD = re.compile(rb"PK(?:\x03\x04|\x05\x06)")
 # Decoding at 1/8 scale still reads every bit of the compressed data, so it finds truncation and damage.
 _VALIDATION_SCALE = 8
 
@@ -261,9 +264,8 @@ def _verify_copy(data: bytes) -> None:
 
 def _carries_payload(data: bytes) -> bool:
     """Tell whether image data holds something another reader could open (a polyglot)."""
-    if any(signature in data for signature in _FILE_SIGNATURES):
-        return True
-    return _MARKUP_TAG.search(data) is not None
+    return (_PDF_SIGNATURE in data or _ZIP_RECORD.search(data) is not None
+            or _MARKUP_TAG.search(data) is not None)
 
 
 def _jpeg_without_metadata(data: bytes) -> bytes | None:

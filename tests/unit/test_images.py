@@ -257,7 +257,8 @@ def test_clean_image_copy_drops_payload_segments(marker: int) -> None:
 @pytest.mark.parametrize(
     "payload",
     [pytest.param(factory.SCRIPT, id="script"), pytest.param(b"%PDF-1.7 obj", id="pdf"),
-     pytest.param(factory.ZIP_EOCD, id="zip"), pytest.param(b"<SCRIPT SRC=//x>", id="script-upper"),
+     pytest.param(factory.ZIP_EOCD, id="zip"), pytest.param(b"PK\x03\x04\x14\x00", id="zip-entry"),
+     pytest.param(b"<SCRIPT SRC=//x>", id="script-upper"),
      pytest.param(b"<Svg onload=1>", id="svg-mixed"), pytest.param(b"<?xml version='1.0'?>", id="xml"),
      pytest.param(b"<!DocType html>", id="doctype"), pytest.param(b"<iframe src=x>", id="iframe")],
 )
