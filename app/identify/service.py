@@ -235,11 +235,18 @@ class InFlight:
     is_final = False
 
 
-def in_flight(ident_id: uuid.UUID, message: dict[str, Any]) -> InFlight | None:
-    """Return what a progress event says of an identification under way; None for a final or unknown event.
+def in_flight(ident_id: uuid.UUID, data: str | bytes) -> InFlight | None:
+    """Return what a published progress event says of an identification under way; None for a final
+    or unreadable event.
 
     A provider's "failed" is a step; "failed" without a provider is the identification's end.
     """
+    try:
+        message = json.loads(data)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(message, dict):
+        return None
     event, provider = message.get("event"), message.get("provider")
     if event not in IN_FLIGHT_EVENTS or (event == "failed" and not provider):
         return None
@@ -702,9 +709,8 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
         db.session.execute(delete(IdentificationSuggestion)
                            .where(IdentificationSuggestion.identification_id == ident.id))
     suggestions = [IdentificationSuggestion(
-        identification_id=ident.id, rank=rank, species=found, species_id=found.id if found else None,
-        scientific_name=suggestion.scientific_name, confidence=suggestion.confidence, scores=suggestion.scores,
-        providers=list(suggestion.providers))
+        identification_id=ident.id, rank=rank, species=found, scientific_name=suggestion.scientific_name,
+        confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers))
         for rank, (suggestion, found) in enumerate(zip(merged, species), start=1)]
     if stored_before:
         # Added beside the identification rather than through its (unloaded) collection: no read first.

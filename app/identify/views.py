@@ -1,5 +1,4 @@
 """Identification pages: upload, progress (page, fragment, WebSocket), results, sharing and history."""
-import json
 import secrets
 import time
 import uuid
@@ -194,7 +193,7 @@ def progress_socket(ws, ident_id):
                 continue
             # A step of an identification under way is drawn from the event and Redis; the database is
             # read for its end, and every 15 s without events (which also sweeps a stuck one).
-            step = service.in_flight(ident_id, _event(message)) if message is not None else None
+            step = service.in_flight(ident_id, message["data"]) if message is not None else None
             if step is not None:
                 _send_steps(ws, step)
                 continue
@@ -205,14 +204,6 @@ def progress_socket(ws, ident_id):
     finally:
         pubsub.close()
         db.session.remove()
-
-
-def _event(message) -> dict:
-    try:
-        data = json.loads(message["data"])
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _send_steps(ws, step: service.InFlight) -> None:

@@ -132,11 +132,12 @@ def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_
 
 def test_only_steps_of_an_identification_under_way_are_drawn_from_events(app_ctx):
     ident_id = __import__("uuid").uuid4()
-    assert service.in_flight(ident_id, {"event": "calling", "provider": "plantid"}).status == "running"
-    assert service.in_flight(ident_id, {"event": "failed", "provider": "plantnet"}).status == "running"
-    assert service.in_flight(ident_id, {"event": "queued", "provider": None}).status == "queued"
-    for final_or_unknown in ({"event": "completed"}, {"event": "failed", "provider": None}, {"event": "x"}, {}):
-        assert service.in_flight(ident_id, final_or_unknown) is None
+    assert service.in_flight(ident_id, '{"event": "calling", "provider": "plantid"}').status == "running"
+    assert service.in_flight(ident_id, b'{"event": "failed", "provider": "plantnet"}').status == "running"
+    assert service.in_flight(ident_id, '{"event": "queued", "provider": null}').status == "queued"
+    for final_or_unreadable in ('{"event": "completed"}', '{"event": "failed", "provider": null}',
+                                '{"event": "x"}', "{}", "[]", "not json", None):
+        assert service.in_flight(ident_id, final_or_unreadable) is None
 
 
 def test_socket_state_replaces_polling_with_a_fetch_on_close(app, live_server, ready):
