@@ -207,15 +207,23 @@ def channel(ident_id: uuid.UUID | str) -> str:
     return f"{CHANNEL_PREFIX}{ident_id}"
 
 
-def publish_event(ident_id: uuid.UUID | str, event: str, provider: str | None = None) -> None:
-    """Record a provider's step and publish one progress event; never fail the job over Redis."""
+def publish_event(ident_id: uuid.UUID | str, event: str, provider: str | None = None,
+                  *, final: dict[str, Any] | None = None) -> None:
+    """Record a provider's step and publish one progress event; never fail the job over Redis.
+
+    final (from _final_state) is the finished row as its progress region shows it, sent with the end
+    so that the relays draw it without reading the row again.
+    """
     try:
         with get_redis().pipeline(transaction=False) as pipe:
             if provider:
                 key = PROGRESS_PREFIX + str(ident_id)
                 pipe.hset(key, provider, event)
                 pipe.expire(key, PROGRESS_TTL)
-            pipe.publish(channel(ident_id), json.dumps({"event": event, "provider": provider}))
+            message = {"event": event, "provider": provider}
+            if final is not None:
+                message["final"] = final
+            pipe.publish(channel(ident_id), json.dumps(message))
             pipe.execute()
     except RedisError:
         log.warning("progress event lost", extra={"event": "identify_event_lost", "step": event})
@@ -235,9 +243,49 @@ class InFlight:
     is_final = False
 
 
-def in_flight(ident_id: uuid.UUID, data: str | bytes) -> InFlight | None:
-    """Return what a published progress event says of an identification under way; None for a final
-    or unreadable event.
+def _final_state(ident: Identification, suggestions: Sequence[IdentificationSuggestion] = ()) -> dict[str, Any]:
+    """Return what the progress region shows of a finished identification, for its last event.
+
+    A failure shows its message only. A result shows the suggestions just stored (the row's collection
+    may be unloaded) and, of their species, the top one's care text when it was loaded.
+    """
+    if ident.status == "failed":
+        return {"status": ident.status, "error": ident.error}
+
+    def care_text(found: Species | None) -> Any:
+        return None if found is None or "care_text" in inspect(found).unloaded else found.care_text
+
+    return {"status": ident.status, "error": ident.error, "partial": bool(ident.partial),
+            "result": ident.result, "health": ident.health, "wants_health": bool(ident.wants_health),
+            "from_cache": bool(ident.from_cache), "confidence": ident.confidence,
+            "providers": list(ident.providers or []),
+            "suggestions": [{"rank": s.rank, "scientific_name": s.scientific_name, "confidence": s.confidence,
+                             "providers": list(s.providers),
+                             "species_id": str(s.species.id) if s.species is not None else None,
+                             "care_text": care_text(s.species) if s.rank == 1 else None}
+                            for s in suggestions]}
+
+
+def _finished(ident_id: uuid.UUID, state: dict[str, Any]) -> Identification:
+    """Rebuild a finished identification from its last event: unsaved objects, for drawing only."""
+    if state["status"] not in FINAL_STATUSES:
+        raise ValueError(state["status"])
+    ident = Identification(id=ident_id, status=state["status"], error=state["error"],
+                           partial=bool(state.get("partial")), result=state.get("result"),
+                           health=state.get("health"), wants_health=bool(state.get("wants_health")),
+                           from_cache=bool(state.get("from_cache")), confidence=state.get("confidence"),
+                           providers=list(state.get("providers") or []))
+    ident.suggestions = [IdentificationSuggestion(
+        rank=s["rank"], scientific_name=s["scientific_name"], confidence=s["confidence"], providers=s["providers"],
+        species_id=uuid.UUID(s["species_id"]) if s["species_id"] else None,
+        species=Species(id=uuid.UUID(s["species_id"]), care_text=s["care_text"]) if s["species_id"] else None)
+        for s in state.get("suggestions", [])]
+    return ident
+
+
+def from_event(ident_id: uuid.UUID, data: str | bytes) -> InFlight | Identification | None:
+    """Return what a published progress event shows: a step under way (InFlight), the end it carries (an
+    unsaved Identification, never to be added to a session), or None when the row must be read.
 
     A provider's "failed" is a step; "failed" without a provider is the identification's end.
     """
@@ -248,6 +296,11 @@ def in_flight(ident_id: uuid.UUID, data: str | bytes) -> InFlight | None:
     if not isinstance(message, dict):
         return None
     event, provider = message.get("event"), message.get("provider")
+    if isinstance(message.get("final"), dict):
+        try:
+            return _finished(ident_id, message["final"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # written by another version: the row says the same
     if event not in IN_FLIGHT_EVENTS or (event == "failed" and not provider):
         return None
     return InFlight(ident_id, "queued" if event == "queued" else "running", tuple(configured_providers()))
@@ -733,7 +786,7 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     ident.finished_at = utcnow()
     _commit_keeping_state()
     if announce:
-        publish_event(ident.id, "completed")
+        publish_event(ident.id, "completed", final=_final_state(ident, suggestions))
     IDENTIFICATIONS.labels(ident.status).inc()
     if species and species[0] is not None:
         _enqueue_enrichment(species[0].id)
@@ -743,7 +796,7 @@ def _fail(ident: Identification, message: str) -> None:
     ident.status, ident.error, ident.finished_at = "failed", message, utcnow()
     _commit_keeping_state()
     IDENTIFICATIONS.labels("failed").inc()
-    publish_event(ident.id, "failed")
+    publish_event(ident.id, "failed", final=_final_state(ident))
 
 
 def _enqueue_enrichment(species_id: uuid.UUID) -> None:

@@ -191,11 +191,12 @@ def progress_socket(ws, ident_id):
             message = pubsub.get_message(timeout=1.0)
             if message is None and time.monotonic() - last_check < 15:
                 continue
-            # A step of an identification under way is drawn from the event and Redis; the database is
-            # read for its end, and every 15 s without events (which also sweeps a stuck one).
-            step = service.in_flight(ident_id, message["data"]) if message is not None else None
-            if step is not None:
-                _send_steps(ws, step)
+            # A step of an identification under way is drawn from its event and Redis, and its end from
+            # the row the event carries. The row is read for an event that carries none, and every 15 s
+            # without events (which also sweeps a stuck one).
+            shown = service.from_event(ident_id, message["data"]) if message is not None else None
+            if shown is not None:
+                final = _send_shown(ws, shown)
                 continue
             last_check = time.monotonic()
             final = _send_state(ws, ident)
@@ -206,15 +207,19 @@ def progress_socket(ws, ident_id):
         db.session.remove()
 
 
-def _send_steps(ws, step: service.InFlight) -> None:
-    ws.send(render_template("identify/_progress.html", ident=step, steps=service.provider_steps(step),
-                            owner=True, oob=True))
+def _socket_fragment(shown) -> str:
+    return render_template("identify/_progress.html", ident=shown, steps=service.provider_steps(shown),
+                           owner=True, oob=True)
+
+
+def _send_shown(ws, shown) -> bool:
+    ws.send(_socket_fragment(shown))
+    return shown.is_final
 
 
 def _send_state(ws, ident) -> bool:
     ident = service.refresh(ident)
-    html = render_template("identify/_progress.html", ident=ident, steps=service.provider_steps(ident),
-                           owner=True, oob=True)
+    html = _socket_fragment(ident)
     final = ident.is_final
     # Release the connection: a socket may stay open for minutes between events. Closing rather than
     # committing leaves what was read unexpired, so the next refresh does not first reload it to learn its id.

@@ -1,5 +1,6 @@
 """The progress WebSocket: checked before the upgrade, relays events as fragments, across processes."""
 import base64
+import json
 import os
 import re
 import subprocess
@@ -130,14 +131,85 @@ def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_
     assert 'data-status="failed"' in end and "Both services are down." in end and "Retry" in end
 
 
+def test_socket_draws_the_end_from_the_event_that_carries_it(app, live_server, ready):
+    session = requests.Session()
+    ident_id = _queued_upload(app, live_server, session)
+    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    try:
+        assert 'data-status="queued"' in ws.receive(timeout=5)
+        # The row still says queued: what the socket shows comes from the event alone.
+        service.publish_event(ident_id, "completed", final={
+            "status": "completed", "error": None, "partial": False, "providers": ["plantid"],
+            "result": [{"scientific_name": "Eventia carriedii", "common_names": ["Carried fern"]}],
+            "suggestions": [{"rank": 1, "scientific_name": "Eventia carriedii", "confidence": 0.87,
+                             "providers": ["plantid"], "species_id": None, "care_text": None}]})
+        end = ws.receive(timeout=5)
+    finally:
+        _close(ws)
+    assert 'data-status="completed"' in end and "Eventia carriedii" in end and "Carried fern" in end
+    assert "87%" in end
+    assert db.session.get(Identification, __import__("uuid").UUID(ident_id)).status == "queued"
+
+
 def test_only_steps_of_an_identification_under_way_are_drawn_from_events(app_ctx):
     ident_id = __import__("uuid").uuid4()
-    assert service.in_flight(ident_id, '{"event": "calling", "provider": "plantid"}').status == "running"
-    assert service.in_flight(ident_id, b'{"event": "failed", "provider": "plantnet"}').status == "running"
-    assert service.in_flight(ident_id, '{"event": "queued", "provider": null}').status == "queued"
+    assert service.from_event(ident_id, '{"event": "calling", "provider": "plantid"}').status == "running"
+    assert service.from_event(ident_id, b'{"event": "failed", "provider": "plantnet"}').status == "running"
+    assert service.from_event(ident_id, '{"event": "queued", "provider": null}').status == "queued"
     for final_or_unreadable in ('{"event": "completed"}', '{"event": "failed", "provider": null}',
-                                '{"event": "x"}', "{}", "[]", "not json", None):
-        assert service.in_flight(ident_id, final_or_unreadable) is None
+                                '{"event": "x"}', "{}", "[]", "not json", None,
+                                # an end this version cannot read: the row is read instead
+                                '{"event": "completed", "final": {"status": "running", "error": null}}',
+                                '{"event": "completed", "final": {"error": null}}',
+                                '{"event": "completed", "final": {"status": "completed", "error": null,'
+                                ' "suggestions": [{"rank": 1}]}}'):
+        assert service.from_event(ident_id, final_or_unreadable) is None
+
+
+def _rerun_for_its_last_event(app, ident):
+    """Run an identification's job again (its cache entry gone) and return its last event's data."""
+    ident.status = "queued"
+    db.session.commit()
+    app.extensions["redis"].delete(service.CACHE_PREFIX + ident.cache_key)
+    pubsub = app.extensions["redis"].pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(service.channel(ident.id))
+    try:
+        service.run_identification(ident.id)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.1)
+            if message and json.loads(message["data"])["event"] in ("completed", "failed") \
+                    and json.loads(message["data"])["provider"] is None:
+                return message["data"]
+    finally:
+        pubsub.close()
+    raise AssertionError("no last event")
+
+
+@pytest.mark.parametrize("down, shown", [
+    ((), "both services agree"),
+    (("plantnet",), "Pl@ntNet did not answer"),
+    (("plantid", "plantnet"), "Retry"),
+])
+def test_the_end_an_event_carries_draws_what_the_row_draws(app, client, ready, down, shown):
+    from app.identify import views
+    from app.species.models import Species
+    from tests.identify_helpers import post_upload
+    post_upload(client, [images.jpeg(color=(12, 80, 40))])
+    ident = db.session.scalars(select(Identification)).one()
+    top = db.session.get(Species, ident.suggestions[0].species_id)
+    top.care_text = {"overview": "Bright, indirect light.", "watering": "When the top soil is dry."}
+    db.session.commit()
+    for provider in down:
+        ready.set_mode(provider, "500")
+    data = _rerun_for_its_last_event(app, ident)
+    with app.test_request_context():
+        from_event = views._socket_fragment(service.from_event(ident.id, data))
+        from_row = views._socket_fragment(service.get_visible(ident.id, None, ident.session_key, current=True))
+    assert from_event == from_row
+    assert shown in from_event and 'hx-swap-oob="true"' in from_event
+    if not down:
+        assert ident.suggestions[0].scientific_name in from_event and "Bright, indirect light." in from_event
 
 
 def test_socket_state_replaces_polling_with_a_fetch_on_close(app, live_server, ready):
