@@ -33,6 +33,7 @@ from app.identify.models import FINAL_STATUSES, Identification, IdentificationIm
 from app.identify.uploads import CleanPhotos
 from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
+from app.providers.http import telling_when_sent
 from app.species.models import Species
 from app.species.service import SpeciesFacts, add_identification_counts, species_for
 
@@ -497,10 +498,19 @@ def _call_pool() -> ThreadPoolExecutor:
         return pool
 
 
+_SEND_WAIT = 2.0  # seconds, at most: the bookkeeping must not wait on a call that hangs before it sends
+
+
+def _call(provider: Any, sent: threading.Event, images: list[ImageInput], **kwargs: Any) -> ProviderResult:
+    with telling_when_sent(sent.set):
+        return provider.identify(images, **kwargs)
+
+
 def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable[[], None] | None = None) -> _Calls:
     """Call every configured provider at once; only the provider calls run in the pool's threads.
 
-    while_waiting() runs once every call is under way, so its bookkeeping costs the user no time.
+    while_waiting() runs once every call's request is out (or its call is over), so its bookkeeping
+    costs the user no time.
     """
     key = _providers_key()
     providers = _take_providers(key)
@@ -511,10 +521,16 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
     results: list[ProviderResult] = []
     errors: dict[str, ProviderError] = {}
     pool = _call_pool()
-    futures = {pool.submit(provider.identify, images, latitude=lat, longitude=lon,
+    sent = {name: threading.Event() for name in providers}
+    futures = {pool.submit(_call, provider, sent[name], images, latitude=lat, longitude=lon,
                            **({"health": True} if health and provider.supports_health else {})): name
                for name, provider in providers.items()}
+    for future, name in futures.items():
+        future.add_done_callback(lambda _, event=sent[name]: event.set())  # failed before sending
     try:
+        # The requests go out first: until then the bookkeeping would hold the GIL their threads need.
+        for event in sent.values():
+            event.wait(_SEND_WAIT)
         if while_waiting is not None:
             while_waiting()
         for name in providers:

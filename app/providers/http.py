@@ -4,8 +4,10 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import requests
@@ -38,11 +40,30 @@ def redact(text: str) -> str:
     return _SECRET_PARAM.sub(r"\1***", text)
 
 
+_sending = threading.local()
+
+
+@contextmanager
+def telling_when_sent(callback: Callable[[], None]) -> Iterator[None]:
+    """Call callback() once, as this thread's next request goes out (built, and about to be written)."""
+    _sending.callback = callback
+    try:
+        yield
+    finally:
+        _sending.callback = None
+
+
 def send(session: requests.Session, provider: str, method: str, url: str,
          *, timeout: Timeout, **kwargs: Any) -> requests.Response:
     """Send a request, turning transport failures into ProviderError(timeout|connection)."""
     try:
-        return session.request(method, url, timeout=timeout, **kwargs)
+        # What Session.request does, with the moment between building the request and writing it told.
+        prepared = session.prepare_request(requests.Request(method, url, **kwargs))
+        settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
+        callback, _sending.callback = getattr(_sending, "callback", None), None
+        if callback is not None:
+            callback()
+        return session.send(prepared, timeout=timeout, allow_redirects=True, **settings)
     except requests.Timeout as exc:
         error = ProviderError(provider, "timeout", message=redact(type(exc).__name__ + ": " + str(exc)))
     except requests.RequestException as exc:

@@ -223,3 +223,13 @@ def test_from_settings_without_key_is_not_configured(fake):
     with pytest.raises(ProviderError) as error:
         PlantIdProvider.from_settings({**fake.settings, "PLANTID_API_KEY": None})
     assert error.value.kind == "not_configured"
+
+
+def test_identify_tells_once_when_its_request_goes_out(client, fake):
+    from app.providers.http import telling_when_sent
+    told = []
+    with telling_when_sent(lambda: told.append(fake.hits("plantid"))):
+        client.identify([ImageInput(MONSTERA)])
+        client.identify([ImageInput(MONSTERA)])
+    # Told before the fake had the request, and for the first request only.
+    assert told == [0] and fake.hits("plantid") == 2

@@ -193,3 +193,11 @@ def test_fake_requires_the_api_key_param(fake):
                              files=[("images", ("a.jpg", MONSTERA, "image/jpeg"))], timeout=5)
     assert response.status_code == 401
     assert response.json() == {"statusCode": 401, "error": "Unauthorized", "message": "Invalid API key"}
+
+
+def test_identify_tells_once_when_its_request_goes_out(client, fake):
+    from app.providers.http import telling_when_sent
+    told = []
+    with telling_when_sent(lambda: told.append(fake.hits("plantnet"))):
+        client.identify([ImageInput(MONSTERA, "leaf")])
+    assert told == [0] and fake.hits("plantnet") == 1

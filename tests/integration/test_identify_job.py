@@ -512,3 +512,19 @@ def test_job_of_a_withdrawn_upload_writes_nothing(app, client, ready, monkeypatc
     assert ready.hits("plantid") == 2  # the calls were under way before the row was looked for
     assert len(_only()) == 1
     assert not app.extensions["storage"].exists(twin.images[0].thumbnail_key)
+
+
+def test_bookkeeping_waits_until_the_provider_requests_are_out(client, ready, monkeypatch):
+    from app.providers.plantid import PlantIdProvider
+    built, marked = [], []
+    real_identify, real_mark = PlantIdProvider._identify, service._mark_running
+
+    def slow_to_build(self, body):
+        time.sleep(0.3)  # a request that takes a while to build: its thread needs the GIL meanwhile
+        built.append(time.monotonic())
+        return real_identify(self, body)
+    monkeypatch.setattr(PlantIdProvider, "_identify", slow_to_build)
+    monkeypatch.setattr(service, "_mark_running", lambda ident: (marked.append(time.monotonic()), real_mark(ident)))
+    post_upload(client, [images.jpeg(color=(140, 60, 20))])
+    assert _only()[0].status == "completed"
+    assert built and marked and marked[0] >= built[0]
