@@ -161,8 +161,8 @@ def test_only_steps_of_an_identification_under_way_are_drawn_from_events(app_ctx
                                 # an end this version cannot read: the row is read instead
                                 '{"event": "completed", "final": {"status": "running", "error": null}}',
                                 '{"event": "completed", "final": {"error": null}}',
-                                '{"event": "completed", "final": {"status": "completed", "error": null,'
-                                ' "suggestions": [{"rank": 1}]}}'):
+                                ('{"event": "completed", "final": {"status": "completed", "error": null,'
+                                 ' "suggestions": [{"rank": 1}]}}')):
         assert service.from_event(ident_id, final_or_unreadable) is None
 
 
