@@ -529,8 +529,9 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
         future.add_done_callback(lambda _, event=sent[name]: event.set())  # failed before sending
     try:
         # The requests go out first: until then the bookkeeping would hold the GIL their threads need.
+        deadline = time.monotonic() + _SEND_WAIT
         for event in sent.values():
-            event.wait(_SEND_WAIT)
+            event.wait(max(0.0, deadline - time.monotonic()))
         if while_waiting is not None:
             while_waiting()
         for name in providers:

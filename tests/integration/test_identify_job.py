@@ -528,3 +528,20 @@ def test_bookkeeping_waits_until_the_provider_requests_are_out(client, ready, mo
     post_upload(client, [images.jpeg(color=(140, 60, 20))])
     assert _only()[0].status == "completed"
     assert built and marked and marked[0] >= built[0]
+
+
+def test_bookkeeping_waits_for_the_requests_only_so_long(client, ready, monkeypatch):
+    from app.providers.plantid import PlantIdProvider
+    built, marked = [], []
+    real_identify, real_mark = PlantIdProvider._identify, service._mark_running
+
+    def stuck_before_sending(self, body):
+        time.sleep(0.6)
+        built.append(time.monotonic())
+        return real_identify(self, body)
+    monkeypatch.setattr(service, "_SEND_WAIT", 0.1)
+    monkeypatch.setattr(PlantIdProvider, "_identify", stuck_before_sending)
+    monkeypatch.setattr(service, "_mark_running", lambda ident: (marked.append(time.monotonic()), real_mark(ident)))
+    post_upload(client, [images.jpeg(color=(20, 60, 140))])
+    assert _only()[0].status == "completed"
+    assert built and marked and marked[0] < built[0]
