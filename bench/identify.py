@@ -403,13 +403,18 @@ def main(argv=None) -> int:
         "server": "gunicorn gevent, 2 workers; 1 RQ worker process",
         "samples": args.samples, "seed_jobs_drained_first": backlog, "mean_miss_ms": round(statistics.mean(misses), 1),
     }
-    if args.json:
+    report(result, as_json=args.json)
+    return 0
+
+
+def report(result: dict, *, as_json: bool) -> None:
+    """Print the result as one JSON line, or as a table of its keys and values."""
+    if as_json:
         print(json.dumps(result))
-        return 0
+        return
     width = max(len(k) for k in result)
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Both sides run with this interpreter, so with this checkout's installed packages
 Only 127.0.0.1 is contacted; every loop is bounded in count and time.
 """
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -27,8 +26,6 @@ from pathlib import Path
 
 import identify
 import pages
-import redis
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = (("base", "verdant_compare_base", 11), ("head", "verdant_compare_head", 12))
@@ -38,39 +35,20 @@ class Stack:
     """One side: its database and Redis db made fresh, seeded, then gunicorn and an RQ worker."""
 
     def __init__(self, root: Path, database: str, redis_db: int, fake: identify.FakeServer) -> None:
-        import psycopg
-        with psycopg.connect(pages.PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{database}"')
         redis_url = f"redis://127.0.0.1:6379/{redis_db}"
-        redis.Redis.from_url(redis_url).flushdb()
         self.dirs = [tempfile.mkdtemp(prefix="verdant-compare-"), tempfile.mkdtemp(prefix="verdant-compare-")]
-        self.env = {**pages.bench_env(f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", self.dirs[0]),
-                    **fake.settings, "MEDIA_ROOT": self.dirs[1], "REDIS_URL": redis_url,
+        self.env = {**pages.bench_env(pages.reset_database(database), self.dirs[0]), **fake.settings,
+                    "MEDIA_ROOT": self.dirs[1], "REDIS_URL": redis_url,
                     "GUNICORN_WORKER_CLASS": "gevent", "WEB_CONCURRENCY": "2",
                     "IDENTIFY_ANON_RATE_LIMIT": "100000 per minute", "UPLOAD_QUOTA": "100000"}
         self.procs: list[subprocess.Popen] = []
-        for command in (["db", "upgrade"], ["seed"], ["bench-seed"]):
-            subprocess.run([sys.executable, "-m", "flask", *command], cwd=root, env=self.env, check=True,
-                           capture_output=True)
+        pages.prepare(self.env, root)
         port = pages.free_port()
         self.base = f"http://127.0.0.1:{port}"
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-             "wsgi:app"], cwd=root, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True))
+        self.procs.append(pages.start_gunicorn(self.env, port, root))
         self.procs.append(subprocess.Popen([sys.executable, "worker.py"], cwd=root, env=self.env,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                            start_new_session=True))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.base}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"gunicorn did not start in {root}")
         identify.wait_for_idle_queues(redis_url)
 
     def stop(self) -> None:
@@ -165,13 +143,9 @@ def main(argv=None) -> int:
     result.update({"paired_miss_median_ms": round(statistics.median(miss_diff), 1),
                    "paired_miss_mean_ms": round(statistics.mean(miss_diff), 1),
                    "paired_hit_median_ms": round(statistics.median(hit_diff), 1)})
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
-    print("paired: this checkout minus BASE, sample by sample (negative is faster)")
+    identify.report(result, as_json=args.json)
+    if not args.json:
+        print("paired: this checkout minus BASE, sample by sample (negative is faster)")
     return 0
 
 

@@ -72,13 +72,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def reset_database() -> str:
+def reset_database(name: str = PG_DB) -> str:
     """Create an empty benchmark database and return its URL."""
     import psycopg
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}"
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
 def bench_env(database_url: str, metrics_dir: str) -> dict:
@@ -90,23 +90,25 @@ def bench_env(database_url: str, metrics_dir: str) -> dict:
             "FLASK_APP": "wsgi.py", "BENCH_FORUM_SUBJECT": "1"}
 
 
-def prepare(env: dict) -> None:
-    """Migrate, flush the benchmark Redis and seed demo content (the bench hooks add more)."""
+def prepare(env: dict, root: Path = ROOT) -> None:
+    """Migrate, flush the benchmark Redis and seed demo content (the bench hooks add more).
+
+    root is the checkout to run (bench/identify_compare.py runs another one too)."""
     python = sys.executable
-    subprocess.run([python, "-m", "flask", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+    subprocess.run([python, "-m", "flask", "db", "upgrade"], cwd=root, env=env, check=True,
                    capture_output=True)
     import redis
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    subprocess.run([python, "-m", "flask", "seed"], cwd=ROOT, env=env, check=True,
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    subprocess.run([python, "-m", "flask", "seed"], cwd=root, env=env, check=True,
                    capture_output=True)
-    subprocess.run([python, "-m", "flask", "bench-seed"], cwd=ROOT, env=env, check=True,
+    subprocess.run([python, "-m", "flask", "bench-seed"], cwd=root, env=env, check=True,
                    capture_output=True)
 
 
-def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
+def start_gunicorn(env: dict, port: int, root: Path = ROOT) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
            "--bind", f"127.0.0.1:{port}", "wsgi:app"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 30
     while time.time() < deadline:

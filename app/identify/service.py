@@ -502,8 +502,12 @@ _SEND_WAIT = 2.0  # seconds, at most: the bookkeeping must not wait on a call th
 
 
 def _call(provider: Any, sent: threading.Event, images: list[ImageInput], **kwargs: Any) -> ProviderResult:
-    with telling_when_sent(sent.set):
-        return provider.identify(images, **kwargs)
+    """Call a provider, setting sent as its request goes out, or as the call ends if it never does."""
+    try:
+        with telling_when_sent(sent.set):
+            return provider.identify(images, **kwargs)
+    finally:
+        sent.set()
 
 
 def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable[[], None] | None = None) -> _Calls:
@@ -525,8 +529,6 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
     futures = {pool.submit(_call, provider, sent[name], images, latitude=lat, longitude=lon,
                            **({"health": True} if health and provider.supports_health else {})): name
                for name, provider in providers.items()}
-    for future, name in futures.items():
-        future.add_done_callback(lambda _, event=sent[name]: event.set())  # failed before sending
     try:
         # The requests go out first: until then the bookkeeping would hold the GIL their threads need.
         deadline = time.monotonic() + _SEND_WAIT

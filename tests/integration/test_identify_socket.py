@@ -178,8 +178,8 @@ def _rerun_for_its_last_event(app, ident):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             message = pubsub.get_message(timeout=0.1)
-            if message and json.loads(message["data"])["event"] in ("completed", "failed") \
-                    and json.loads(message["data"])["provider"] is None:
+            event = json.loads(message["data"]) if message else {}
+            if event.get("event") in ("completed", "failed") and event["provider"] is None:
                 return message["data"]
     finally:
         pubsub.close()
