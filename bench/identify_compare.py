@@ -6,7 +6,8 @@ gevent with 2 workers and an RQ worker, on a PostgreSQL database and a Redis db 
 one set of fake providers (bench/identify.py's, Plant.id 300 ms and Pl@ntNet 200 ms) and alternates
 every sample between the two sides, so drift hits both alike. It reports each side's miss overhead
 (p50, p95) and cache-hit p50, and the paired difference this checkout minus the other. Comparing a
-checkout with itself gave paired medians of -1.3 and +1.8 ms (40 samples): read less than ~2 ms as noise.
+checkout with itself gave paired medians of -1.3 and +4.0 ms with 20 samples, +1.8 and -0.1 ms with 40:
+use 40 or more, and read less than ~2 ms as noise.
 
 Usage: python bench/identify_compare.py BASE [--samples 40] [--json]
   BASE: a git revision (checked out in a temporary worktree, removed afterwards) or a directory.
