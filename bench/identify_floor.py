@@ -229,7 +229,8 @@ def main(argv=None) -> int:
     fake.set_mode("plantnet", "ok", delay=identify.PLANTNET_DELAY)
     settings = fake.settings
     media = tempfile.mkdtemp(prefix="verdant-floor-")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOOR_MEDIA": media, "FLOOR_REDIS_URL": REDIS_URL, "FLOOR_PG_URL": database_url,
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOOR_MEDIA": media,
+           "FLOOR_REDIS_URL": REDIS_URL, "FLOOR_PG_URL": database_url,
            "FLOOR_PLANTID_URL": settings["PLANTID_BASE_URL"], "FLOOR_PLANTID_KEY": settings["PLANTID_API_KEY"],
            "FLOOR_PLANTNET_URL": settings["PLANTNET_BASE_URL"], "FLOOR_PLANTNET_KEY": settings["PLANTNET_API_KEY"]}
     port = pages.free_port()
