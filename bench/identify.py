@@ -9,8 +9,9 @@ Usage: BENCH_PG_DB=verdant_identify_bench BENCH_REDIS_URL=redis://127.0.0.1:6379
 Measures: upload-to-`completed`-on-the-WebSocket latency for new photos (miss) and the same photo again (hit:
 the result page answers the upload script's POST; without JavaScript, POST + redirect + GET),
 provider calls for 20 concurrent uploads of one new photo (stampede), web-process memory growth while a
-30 MB upload is refused, and the home page's p99 under wrk with and without open progress sockets.
-Only 127.0.0.1 is contacted; every loop is bounded in count and time.
+30 MB upload is refused, the home page's p99 under wrk with and without open progress sockets (once each
+socket has made its first check of the row, as sockets left open do), and the web processes' CPU while
+those sockets sit idle. Only 127.0.0.1 is contacted; every loop is bounded in count and time.
 """
 import argparse
 import atexit
@@ -43,6 +44,8 @@ from tests import image_factory  # noqa: E402
 
 PLANTID_DELAY, PLANTNET_DELAY = 0.300, 0.200
 SLOWEST = max(PLANTID_DELAY, PLANTNET_DELAY)
+SOCKET_CHECK_SECONDS = 15  # the default of IDENTIFY_SOCKET_CHECK_SECONDS, set for the server below
+IDLE_CPU_SECONDS = 15
 FINAL = re.compile(r'data-status="(completed|partial|failed)"')
 
 
@@ -252,6 +255,22 @@ def worker_pids(master: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu_percent(pids: list[int], seconds: float) -> float:
+    """Return the processes' CPU use over the next seconds, in percent of one core."""
+    used, started = cpu_seconds(pids), time.monotonic()
+    time.sleep(seconds)
+    return round(100 * (cpu_seconds(pids) - used) / (time.monotonic() - started), 1)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -337,7 +356,8 @@ def main(argv=None) -> int:
     settings = fake.settings
     env = {**pages.bench_env(pages.reset_database(), metrics_dir), **settings, "MEDIA_ROOT": media,
            "GUNICORN_WORKER_CLASS": "gevent", "WEB_CONCURRENCY": "2",
-           "IDENTIFY_ANON_RATE_LIMIT": "100000 per minute", "UPLOAD_QUOTA": "100000"}
+           "IDENTIFY_ANON_RATE_LIMIT": "100000 per minute", "UPLOAD_QUOTA": "100000",
+           "IDENTIFY_SOCKET_CHECK_SECONDS": str(SOCKET_CHECK_SECONDS)}
     pages.prepare(env)
     port = pages.free_port()
     base = f"http://127.0.0.1:{port}"
@@ -372,7 +392,12 @@ def main(argv=None) -> int:
         wrk_args = argparse.Namespace(threads=2, connections=32, duration=args.duration)
         pages.run_wrk(wrk, f"{base}/", argparse.Namespace(threads=2, connections=32, duration=1), script)  # warm
         quiet = pages.run_wrk(wrk, f"{base}/", wrk_args, script)
+        opened = time.monotonic()
         sockets = hold_sockets(visitor, held_id, args.sockets)
+        # Measured once every socket has made its first check of the row (IDENTIFY_SOCKET_CHECK_SECONDS
+        # with no events): the steady state of sockets left open, not the quiet first seconds.
+        time.sleep(max(0.0, SOCKET_CHECK_SECONDS + 1 - (time.monotonic() - opened)))
+        idle_cpu = idle_cpu_percent(worker_pids(server.pid), IDLE_CPU_SECONDS)
         loaded = pages.run_wrk(wrk, f"{base}/", wrk_args, script)
         still_open = sum(1 for ws in sockets if ws.connected)
     finally:
@@ -397,7 +422,7 @@ def main(argv=None) -> int:
         "hit_p50_ms_without_js": percentile(hits_nojs, 50),
         "stampede_calls": stampede,
         "peak_rss_mb_upload_30mb": round(growth, 1), "upload_30mb_status": refused_status,
-        "sockets_open": still_open,
+        "sockets_open": still_open, "idle_sockets_cpu_pct_of_a_core": idle_cpu,
         "pages_p99_ms_without_sockets": quiet["p99_ms"], "pages_p99_ms_with_sockets": loaded["p99_ms"],
         "pages_rps_without_sockets": quiet["rps"], "pages_rps_with_sockets": loaded["rps"],
         "server": "gunicorn gevent, 2 workers; 1 RQ worker process",

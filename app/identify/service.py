@@ -321,6 +321,27 @@ def provider_steps(ident: Identification | InFlight) -> list[tuple[str, str]]:
     return [(PROVIDER_LABELS.get(name, name), steps.get(name, "waiting")) for name in names]
 
 
+# What a progress region drawn from the row shows: the row's status and last change, and the steps drawn.
+ProgressMark = tuple[str, datetime, tuple[tuple[str, str], ...]]
+
+
+def progress_mark(ident: Identification, steps: Sequence[tuple[str, str]]) -> ProgressMark:
+    """Return the mark of a progress region just drawn from this (refreshed) row and these steps."""
+    return ident.status, ident.updated_at, tuple(steps)
+
+
+def progress_changed(ident_id: uuid.UUID, mark: ProgressMark) -> bool:
+    """Tell whether a progress region drawn at mark is out of date: its row or steps changed since, or
+    the row is stuck (drawing it again sweeps it). Two columns and the steps: a socket checks this
+    every few seconds with no events, and redrawing costs a joined query, a render and a frame.
+    """
+    row = db.session.execute(select(Identification.status, Identification.updated_at, Identification.providers)
+                             .where(Identification.id == ident_id)).one_or_none()
+    if row is None or (row.status, row.updated_at) != mark[:2] or _is_stuck(row.status, row.updated_at):
+        return True
+    return tuple(provider_steps(InFlight(ident_id, row.status, tuple(row.providers or ())))) != mark[2]
+
+
 # ---- submitting ----------------------------------------------------------------------------------
 
 def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_id: uuid.UUID | None,
@@ -875,14 +896,17 @@ def count_finished_identifications(batch: int = COUNT_BATCH, max_batches: int = 
     return counted
 
 
-def sweep_if_stuck(ident: Identification) -> bool:
-    """Mark an identification failed when it has been queued or running too long (a dead worker)."""
-    if ident.status in FINAL_STATUSES:
+def _is_stuck(status: str, updated: datetime) -> bool:
+    if status in FINAL_STATUSES:
         return False
-    updated = ident.updated_at
     if updated.tzinfo is None:
         updated = updated.replace(tzinfo=timezone.utc)
-    if utcnow() - updated < timedelta(seconds=current_app.config["IDENTIFY_STUCK_SECONDS"]):
+    return utcnow() - updated >= timedelta(seconds=current_app.config["IDENTIFY_STUCK_SECONDS"])
+
+
+def sweep_if_stuck(ident: Identification) -> bool:
+    """Mark an identification failed when it has been queued or running too long (a dead worker)."""
+    if not _is_stuck(ident.status, ident.updated_at):
         return False
     _fail(ident, messages.IDENTIFY_STUCK)
     log.warning("identification swept", extra={"event": "identification_stuck", "identification_id": str(ident.id)})

@@ -151,6 +151,55 @@ def test_socket_draws_the_end_from_the_event_that_carries_it(app, live_server, r
     assert db.session.get(Identification, __import__("uuid").UUID(ident_id)).status == "queued"
 
 
+def test_socket_checks_the_row_between_events_and_redraws_only_what_changed(app, live_server, ready, monkeypatch):
+    monkeypatch.setitem(app.config, "IDENTIFY_SOCKET_CHECK_SECONDS", 0.2)
+    session = requests.Session()
+    ident_id = _queued_upload(app, live_server, session)
+    app.extensions["redis"].delete(service.PROGRESS_PREFIX + ident_id)  # the steps the upload's job ran
+    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    try:
+        assert 'data-status="queued"' in ws.receive(timeout=5)
+        # Several checks find nothing new: nothing is sent.
+        assert ws.receive(timeout=1.5) is None
+        # A step recorded without its event (lost) is drawn by the next check...
+        app.extensions["redis"].hset(service.PROGRESS_PREFIX + ident_id, "plantid", "calling")
+        step = ws.receive(timeout=5)
+        assert 'data-status="queued"' in step and "Plant.id: asking…" in step
+        # ...and so is an end that only the row knows.
+        ident = db.session.get(Identification, __import__("uuid").UUID(ident_id))
+        ident.status, ident.error = "failed", "Both services are down."
+        db.session.commit()
+        end = ws.receive(timeout=5)
+    finally:
+        _close(ws)
+    assert 'data-status="failed"' in end and "Both services are down." in end
+
+
+def test_socket_check_sweeps_an_identification_whose_worker_died(app, live_server, ready, monkeypatch):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.core import messages
+    from app.core.models import utcnow
+    monkeypatch.setitem(app.config, "IDENTIFY_SOCKET_CHECK_SECONDS", 0.2)
+    session = requests.Session()
+    ident_id = _queued_upload(app, live_server, session)
+    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    try:
+        assert 'data-status="queued"' in ws.receive(timeout=5)
+        stale = utcnow() - timedelta(seconds=app.config["IDENTIFY_STUCK_SECONDS"] + 60)
+        db.session.execute(update(Identification).where(Identification.id == __import__("uuid").UUID(ident_id))
+                           .values(updated_at=stale))
+        db.session.commit()
+        end = ws.receive(timeout=5)
+    finally:
+        _close(ws)
+    assert 'data-status="failed"' in end and messages.IDENTIFY_STUCK in end
+    db.session.expire_all()
+    assert db.session.get(Identification, __import__("uuid").UUID(ident_id)).status == "failed"
+
+
 def test_only_steps_of_an_identification_under_way_are_drawn_from_events(app_ctx):
     ident_id = __import__("uuid").uuid4()
     assert service.from_event(ident_id, '{"event": "calling", "provider": "plantid"}').status == "running"
