@@ -39,6 +39,11 @@ def _ws_url(base, ident_id):
     return base.replace("http://", "ws://") + f"/identifications/{ident_id}/ws"
 
 
+def _connect(base, session, ident_id):
+    """Open the identification's socket as its owner's browser on this site would."""
+    return Client.connect(_ws_url(base, ident_id), headers={"Cookie": _cookie(session), "Origin": base})
+
+
 def _handshake(base, ident_id, *, cookie="", origin=None):
     headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
                "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), "Cookie": cookie}
@@ -83,7 +88,7 @@ def test_socket_relays_progress_until_completed(app, live_server, ready):
     ident.status = "queued"
     db.session.commit()
     app.extensions["redis"].delete(service.CACHE_PREFIX + ident.cache_key)
-    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    ws = _connect(live_server, session, ident_id)
     try:
         first = ws.receive(timeout=5)
         assert 'data-status="queued"' in first and 'hx-swap-oob="true"' in first
@@ -110,7 +115,7 @@ def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_
     session = requests.Session()
     ident_id = _queued_upload(app, live_server, session)
     app.extensions["redis"].delete(service.PROGRESS_PREFIX + ident_id)  # the steps the upload's job ran
-    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    ws = _connect(live_server, session, ident_id)
     try:
         assert 'data-status="queued"' in ws.receive(timeout=5)
         # The row still says queued: a step under way is drawn from its event and Redis alone.
@@ -134,7 +139,7 @@ def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_
 def test_socket_draws_the_end_from_the_event_that_carries_it(app, live_server, ready):
     session = requests.Session()
     ident_id = _queued_upload(app, live_server, session)
-    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    ws = _connect(live_server, session, ident_id)
     try:
         assert 'data-status="queued"' in ws.receive(timeout=5)
         # The row still says queued: what the socket shows comes from the event alone.
@@ -156,7 +161,7 @@ def test_socket_checks_the_row_between_events_and_redraws_only_what_changed(app,
     session = requests.Session()
     ident_id = _queued_upload(app, live_server, session)
     app.extensions["redis"].delete(service.PROGRESS_PREFIX + ident_id)  # the steps the upload's job ran
-    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    ws = _connect(live_server, session, ident_id)
     try:
         assert 'data-status="queued"' in ws.receive(timeout=5)
         # Several checks find nothing new: nothing is sent.
@@ -185,7 +190,7 @@ def test_socket_check_sweeps_an_identification_whose_worker_died(app, live_serve
     monkeypatch.setitem(app.config, "IDENTIFY_SOCKET_CHECK_SECONDS", 0.2)
     session = requests.Session()
     ident_id = _queued_upload(app, live_server, session)
-    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    ws = _connect(live_server, session, ident_id)
     try:
         assert 'data-status="queued"' in ws.receive(timeout=5)
         stale = utcnow() - timedelta(seconds=app.config["IDENTIFY_STUCK_SECONDS"] + 60)
@@ -264,7 +269,7 @@ def test_the_end_an_event_carries_draws_what_the_row_draws(app, client, ready, d
 def test_socket_state_replaces_polling_with_a_fetch_on_close(app, live_server, ready):
     session = requests.Session()
     ident_id = _queued_upload(app, live_server, session)
-    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    ws = _connect(live_server, session, ident_id)
     try:
         first = ws.receive(timeout=5)
     finally:
@@ -310,7 +315,7 @@ def test_socket_without_origin_is_403(live_server, ready):
 def test_socket_of_owner_upgrades(live_server, ready):
     session = requests.Session()
     ident_id = _upload(live_server, session, images.jpeg())
-    ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+    ws = _connect(live_server, session, ident_id)
     try:
         assert 'data-status="completed"' in ws.receive(timeout=5)
     finally:
@@ -333,7 +338,7 @@ def test_socket_sees_a_job_run_by_a_worker_process(app, live_server, ready, monk
     try:
         session = requests.Session()
         ident_id = _upload(live_server, session, images.jpeg(color=(12, 160, 90)))
-        ws = Client.connect(_ws_url(live_server, ident_id), headers={"Cookie": _cookie(session), "Origin": live_server})
+        ws = _connect(live_server, session, ident_id)
         try:
             messages = _receive_until_final(ws, seconds=30)
         finally:
