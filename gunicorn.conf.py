@@ -2,8 +2,9 @@
 
 Why gevent: an identification's progress WebSocket stays open for the whole job (and up to
 IDENTIFY_SOCKET_SECONDS). Under gthread each open socket pins one of WEB_CONCURRENCY x GUNICORN_THREADS
-threads, so 500 sockets would need 500 threads; under gevent a socket is a greenlet waiting on Redis
-pub/sub, so hundreds cost memory, not workers, and page requests keep being served beside them.
+threads, so 500 sockets would need 500 threads; under gevent a socket is a greenlet waiting for its
+process's one Redis subscription to relay an event (app/core/relay.py), so hundreds cost memory, not
+workers, and page requests keep being served beside them.
 Use WEB_CONCURRENCY = cores; GUNICORN_WORKER_CONNECTIONS bounds greenlets per worker. Redis
 (REDIS_MAX_CONNECTIONS, a blocking pool) and SQLAlchemy's pool bound what those greenlets hold at once:
 past the cap a request waits for a connection instead of failing. psycopg 3 cooperates with gevent.

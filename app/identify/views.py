@@ -17,6 +17,7 @@ from app.core import messages
 from app.core.errors import error_response
 from app.core.images import ImageRejected
 from app.core.logging import log_event
+from app.core.relay import Relay
 from app.core.storage import StorageError
 from app.extensions import csrf, db, limiter, sock
 from app.htmx import is_htmx, wants_fragment
@@ -25,10 +26,8 @@ from app.identify.models import ORGANS
 
 bp = Blueprint("identify", __name__)
 SESSION_KEY = "identify_key"
-SOCKET_CONNECTIONS = 5000
 # How long an open progress socket waits for an event before it looks at its connection (closed by the
-# browser?) and the clock. A closed socket's loop, and its Redis connection, last up to this long; each
-# wake costs CPU (500 idle sockets, their checks aside: 12% of a core waking every second, 6% every 5 s).
+# browser?) and the clock. A closed socket's loop lasts up to this long; each wake costs CPU.
 SOCKET_WAKE_SECONDS = 5.0
 
 
@@ -183,41 +182,40 @@ def _same_origin(origin: str) -> bool:
 
 @sock.route("/identifications/<uuid:ident_id>/ws", bp=bp)
 def progress_socket(ws, ident_id):
-    ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=False)
-    pubsub = current_app.extensions["identify_sockets_redis"].pubsub(ignore_subscribe_messages=True)
+    # The socket keeps the id, not the row: hundreds may stay open, and what each keeps is walked by
+    # every full garbage collection.
     try:
-        # Subscribe before the first render so no event slips between the two.
-        pubsub.subscribe(service.channel(ident_id))
-        final, mark = _send_state(ws, ident)
-        config = current_app.config
-        deadline = time.monotonic() + config["IDENTIFY_SOCKET_SECONDS"]
-        every = config["IDENTIFY_SOCKET_CHECK_SECONDS"]
-        last_check = time.monotonic()
-        while not final and ws.connected and time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=min(SOCKET_WAKE_SECONDS, every))
-            if message is None:
-                if time.monotonic() - last_check < every:
-                    continue
-                # No events for a while: one was lost, or the worker died. The region is drawn again
-                # only if the row or its steps changed, or the row is stuck (drawing it sweeps it).
-                last_check = time.monotonic()
-                changed = service.progress_changed(ident_id, mark)
-                db.session.close()  # the connection goes back until the next check
-                if changed:
-                    final, mark = _send_state(ws, ident)
-                continue
-            # A step of an identification under way is drawn from its event and Redis, and its end from
-            # the row the event carries. The row is read for an event that carries none.
-            shown = service.from_event(ident_id, message["data"])
-            if shown is not None:
-                final = _send_shown(ws, shown)
-                continue
+        # Listen before the first render so no event slips between the two.
+        with current_app.extensions["identify_relay"].listen(service.channel(ident_id)) as events:
+            final, mark = _send_state(ws, ident_id)
+            config = current_app.config
+            deadline = time.monotonic() + config["IDENTIFY_SOCKET_SECONDS"]
+            every = config["IDENTIFY_SOCKET_CHECK_SECONDS"]
             last_check = time.monotonic()
-            final, mark = _send_state(ws, ident)
+            while not final and ws.connected and time.monotonic() < deadline:
+                data = events.get(timeout=min(SOCKET_WAKE_SECONDS, every))
+                if data is None:
+                    if time.monotonic() - last_check < every:
+                        continue
+                    # No events for a while: one was lost, or the worker died. The region is drawn again
+                    # only if the row or its steps changed, or the row is stuck (drawing it sweeps it).
+                    last_check = time.monotonic()
+                    changed = service.progress_changed(ident_id, mark)
+                    db.session.close()  # the connection goes back until the next check
+                    if changed:
+                        final, mark = _send_state(ws, ident_id)
+                    continue
+                # A step of an identification under way is drawn from its event and Redis, and its end
+                # from the row the event carries. The row is read for an event that carries none.
+                shown = service.from_event(ident_id, data)
+                if shown is not None:
+                    final = _send_shown(ws, shown)
+                    continue
+                last_check = time.monotonic()
+                final, mark = _send_state(ws, ident_id)
     except (ConnectionClosed, RedisError):
         pass
     finally:
-        pubsub.close()
         db.session.remove()
 
 
@@ -231,14 +229,18 @@ def _send_shown(ws, shown) -> bool:
     return shown.is_final
 
 
-def _send_state(ws, ident) -> tuple[bool, service.ProgressMark]:
-    """Send the region drawn from the row; return whether it is final, and its mark."""
-    ident = service.refresh(ident)
+def _send_state(ws, ident_id) -> tuple[bool, service.ProgressMark | None]:
+    """Send the region drawn from the row; return whether it is final, and its mark.
+
+    A row deleted since the socket opened ends the socket."""
+    ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=False, current=True)
+    if ident is None:
+        db.session.close()
+        return True, None
     steps = service.provider_steps(ident)
     html = _socket_fragment(ident, steps)
     final, mark = ident.is_final, service.progress_mark(ident, steps)
-    # Release the connection: a socket may stay open for minutes between events. Closing rather than
-    # committing leaves what was read unexpired, so the next refresh does not first reload it to learn its id.
+    # Release the connection: a socket may stay open for minutes between events.
     db.session.close()
     ws.send(html)
     return final, mark
@@ -298,7 +300,8 @@ def register(app) -> None:
     from app.core.registry import (register_bench_seeder, register_discussable, register_home_section,
                                    register_nav_link, register_periodic_job, register_sign_in_handoff)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096, "ping_interval": 25})
-    app.extensions["identify_sockets_redis"] = _socket_redis(app.extensions["redis"])
+    # The process's open progress sockets share one subscription to every identification's events.
+    app.extensions["identify_relay"] = Relay(app.extensions["redis"], f"{service.CHANNEL_PREFIX}*")
     register_nav_link(app, "identify.upload", "Identify")
     register_home_section(app, "identify/_home_section.html",
                           lambda: {"identifications": service.recent_public()})
@@ -319,14 +322,6 @@ def register(app) -> None:
         from app.providers.fakes import main
         print("# Results from these fakes are labelled 'demo, not real' on every page.")
         raise SystemExit(main([]))
-
-
-def _socket_redis(client):
-    # Each open progress socket holds one subscribed connection; redis-py's pools stop at 100 by default,
-    # so sockets get a pool of their own on the same server (in-process or real).
-    pool = client.connection_pool
-    return type(client)(connection_pool=pool.__class__(connection_class=pool.connection_class,
-                                                       max_connections=SOCKET_CONNECTIONS, **pool.connection_kwargs))
 
 
 def _resolve_subject(subject_id: uuid.UUID):

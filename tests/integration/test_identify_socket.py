@@ -15,7 +15,7 @@ from simple_websocket import Client, ConnectionClosed
 from sqlalchemy import select
 
 from app.extensions import db
-from app.identify import service
+from app.identify import service, views
 from app.identify.models import Identification
 from tests import image_factory as images
 from tests.identify_helpers import encode_multipart
@@ -318,6 +318,44 @@ def test_socket_of_owner_upgrades(live_server, ready):
     ws = _connect(live_server, session, ident_id)
     try:
         assert 'data-status="completed"' in ws.receive(timeout=5)
+    finally:
+        _close(ws)
+
+
+def test_sockets_share_the_relay_and_leave_it_when_closed(app, live_server, ready, monkeypatch):
+    monkeypatch.setattr(views, "SOCKET_WAKE_SECONDS", 0.1)
+    relay = app.extensions["identify_relay"]
+    session = requests.Session()
+    ident_id = _queued_upload(app, live_server, session)
+    channel = service.channel(ident_id)
+    sockets = [_connect(live_server, session, ident_id) for _ in range(3)]
+    try:
+        for ws in sockets:
+            assert 'data-status="queued"' in ws.receive(timeout=5)
+        assert relay.listeners(channel) == 3
+    finally:
+        for ws in sockets:
+            _close(ws)
+    # The browser went away: each socket's loop notices within a wake and stops listening.
+    deadline = time.monotonic() + 5
+    while relay.listeners(channel) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert relay.listeners(channel) == 0
+
+
+def test_socket_ends_when_its_identification_is_deleted(app, live_server, ready):
+    session = requests.Session()
+    ident_id = _queued_upload(app, live_server, session)
+    ws = _connect(live_server, session, ident_id)
+    try:
+        assert 'data-status="queued"' in ws.receive(timeout=5)
+        db.session.delete(db.session.get(Identification, __import__("uuid").UUID(ident_id)))
+        db.session.commit()
+        # An end that does not carry the row makes the socket read it: gone, so the socket closes.
+        service.publish_event(ident_id, "completed")
+        with pytest.raises(ConnectionClosed):
+            for _ in range(20):
+                ws.receive(timeout=0.5)
     finally:
         _close(ws)
 
