@@ -68,8 +68,9 @@ class Config:
     # A job queued with its photos may start before the upload is committed; it waits this long for the row.
     IDENTIFY_ROW_WAIT_SECONDS = _env_int("IDENTIFY_ROW_WAIT_SECONDS", 10)
     IDENTIFY_SOCKET_SECONDS = _env_int("IDENTIFY_SOCKET_SECONDS", 600)
-    # How often an open progress socket with no events checks the row (for a lost event, or a dead worker).
-    IDENTIFY_SOCKET_CHECK_SECONDS = _env_int("IDENTIFY_SOCKET_CHECK_SECONDS", 15)
+    # How often an open progress socket with no events checks the row, for a lost event or a dead worker.
+    # Rarely needed: a lost subscription closes the socket, and the sweep announces what it fails.
+    IDENTIFY_SOCKET_CHECK_SECONDS = _env_int("IDENTIFY_SOCKET_CHECK_SECONDS", 60)
 
     SESSION_COOKIE_NAME = "verdant_session"
     SESSION_COOKIE_HTTPONLY = True

@@ -19,6 +19,11 @@ bench/pages.py and bench/identify.py run exactly this configuration.
 """
 import os
 
+# gevent would record, for every greenlet, the stack that spawned it (seven frames or so): objects that
+# live as long as the greenlet, so hundreds of open progress sockets made every full garbage collection
+# longer. Only debugging tools read them. Read when gevent first needs it, after this file.
+os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
+
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
