@@ -40,11 +40,12 @@ import requests  # noqa: E402
 from simple_websocket import Client, ConnectionClosed  # noqa: E402
 
 from app.providers.fakes import settings_for  # noqa: E402
+from config import Config  # noqa: E402
 from tests import image_factory  # noqa: E402
 
 PLANTID_DELAY, PLANTNET_DELAY = 0.300, 0.200
 SLOWEST = max(PLANTID_DELAY, PLANTNET_DELAY)
-SOCKET_CHECK_SECONDS = 60  # the default of IDENTIFY_SOCKET_CHECK_SECONDS, set for the server below
+SOCKET_CHECK_SECONDS = Config.IDENTIFY_SOCKET_CHECK_SECONDS  # set for the server below, and waited for
 IDLE_CPU_SECONDS = SOCKET_CHECK_SECONDS  # a whole period: each socket checks its row once in it
 FINAL = re.compile(r'data-status="(completed|partial|failed)"')
 
@@ -392,7 +393,7 @@ def main(argv=None) -> int:
         wrk_args = argparse.Namespace(threads=2, connections=32, duration=args.duration)
         warm_args = argparse.Namespace(threads=2, connections=32, duration=1)
         # Each measured run follows a one-second run, so neither pays alone for what went cold while the
-        # pages were idle (the home page's cached parts expire after 60 s and are drawn again at once).
+        # pages were idle (the first requests after a pause find the home page's cached parts expired).
         pages.run_wrk(wrk, f"{base}/", warm_args, script)
         quiet = pages.run_wrk(wrk, f"{base}/", wrk_args, script)
         opened = time.monotonic()

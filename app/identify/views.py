@@ -233,15 +233,16 @@ def _send_state(ws, ident_id) -> tuple[bool, service.ProgressMark | None]:
     """Send the region drawn from the row; return whether it is final, and its mark.
 
     A row deleted since the socket opened ends the socket."""
-    ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=False, current=True)
-    if ident is None:
-        db.session.close()
-        return True, None
-    steps = service.provider_steps(ident)
-    html = _socket_fragment(ident, steps)
-    final, mark = ident.is_final, service.progress_mark(ident, steps)
-    # Release the connection: a socket may stay open for minutes between events.
-    db.session.close()
+    try:
+        ident = service.get_visible(ident_id, _user_id(), session.get(SESSION_KEY), allow_public=False,
+                                    current=True)
+        if ident is None:
+            return True, None
+        steps = service.provider_steps(ident)
+        html = _socket_fragment(ident, steps)
+        final, mark = ident.is_final, service.progress_mark(ident, steps)
+    finally:
+        db.session.close()  # release the connection: a socket may stay open for minutes between events
     ws.send(html)
     return final, mark
 

@@ -7,13 +7,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from datetime import timedelta
 
 import pytest
 import requests
 from rq import Queue
 from simple_websocket import Client, ConnectionClosed
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app.core import messages
+from app.core.models import utcnow
 from app.extensions import db
 from app.identify import service, views
 from app.identify.models import Identification
@@ -84,7 +88,7 @@ def test_socket_relays_progress_until_completed(app, live_server, ready):
     ready.set_mode("plantnet", "ok", delay=1.0)
     session = requests.Session()
     ident_id = _upload(live_server, session, images.jpeg(color=(70, 20, 70)))
-    ident = db.session.get(Identification, __import__("uuid").UUID(ident_id))
+    ident = db.session.get(Identification, uuid.UUID(ident_id))
     ident.status = "queued"
     db.session.commit()
     app.extensions["redis"].delete(service.CACHE_PREFIX + ident.cache_key)
@@ -105,19 +109,31 @@ def test_socket_relays_progress_until_completed(app, live_server, ready):
 
 def _queued_upload(app, live_server, session):
     ident_id = _upload(live_server, session, images.jpeg(color=(90, 40, 10)))
-    ident = db.session.get(Identification, __import__("uuid").UUID(ident_id))
+    ident = db.session.get(Identification, uuid.UUID(ident_id))
     ident.status = "queued"
     db.session.commit()
     return ident_id
 
 
-def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_server, ready):
+def _open_queued(app, live_server, *, without_steps=False):
+    """Upload as a new visitor, mark it queued and open its socket; return its id and the socket, whose
+    first frame (the queued state) has been read. without_steps forgets the steps the upload's job ran."""
     session = requests.Session()
     ident_id = _queued_upload(app, live_server, session)
-    app.extensions["redis"].delete(service.PROGRESS_PREFIX + ident_id)  # the steps the upload's job ran
+    if without_steps:
+        app.extensions["redis"].delete(service.PROGRESS_PREFIX + ident_id)
     ws = _connect(live_server, session, ident_id)
     try:
         assert 'data-status="queued"' in ws.receive(timeout=5)
+    except BaseException:
+        _close(ws)
+        raise
+    return ident_id, ws
+
+
+def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_server, ready):
+    ident_id, ws = _open_queued(app, live_server, without_steps=True)
+    try:
         # The row still says queued: a step under way is drawn from its event and Redis alone.
         service.publish_event(ident_id, "calling", "plantid")
         step = ws.receive(timeout=5)
@@ -126,7 +142,7 @@ def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_
         step = ws.receive(timeout=5)
         assert "Pl@ntNet: did not answer" in step and 'data-status="running"' in step
         # The end is read from the row.
-        ident = db.session.get(Identification, __import__("uuid").UUID(ident_id))
+        ident = db.session.get(Identification, uuid.UUID(ident_id))
         ident.status, ident.error = "failed", "Both services are down."
         db.session.commit()
         service.publish_event(ident_id, "failed")
@@ -137,11 +153,8 @@ def test_socket_draws_steps_from_events_and_reads_the_row_for_the_end(app, live_
 
 
 def test_socket_draws_the_end_from_the_event_that_carries_it(app, live_server, ready):
-    session = requests.Session()
-    ident_id = _queued_upload(app, live_server, session)
-    ws = _connect(live_server, session, ident_id)
+    ident_id, ws = _open_queued(app, live_server)
     try:
-        assert 'data-status="queued"' in ws.receive(timeout=5)
         # The row still says queued: what the socket shows comes from the event alone.
         service.publish_event(ident_id, "completed", final={
             "status": "completed", "error": None, "partial": False, "providers": ["plantid"],
@@ -153,17 +166,13 @@ def test_socket_draws_the_end_from_the_event_that_carries_it(app, live_server, r
         _close(ws)
     assert 'data-status="completed"' in end and "Eventia carriedii" in end and "Carried fern" in end
     assert "87%" in end
-    assert db.session.get(Identification, __import__("uuid").UUID(ident_id)).status == "queued"
+    assert db.session.get(Identification, uuid.UUID(ident_id)).status == "queued"
 
 
 def test_socket_checks_the_row_between_events_and_redraws_only_what_changed(app, live_server, ready, monkeypatch):
     monkeypatch.setitem(app.config, "IDENTIFY_SOCKET_CHECK_SECONDS", 0.2)
-    session = requests.Session()
-    ident_id = _queued_upload(app, live_server, session)
-    app.extensions["redis"].delete(service.PROGRESS_PREFIX + ident_id)  # the steps the upload's job ran
-    ws = _connect(live_server, session, ident_id)
+    ident_id, ws = _open_queued(app, live_server, without_steps=True)
     try:
-        assert 'data-status="queued"' in ws.receive(timeout=5)
         # Several checks find nothing new: nothing is sent.
         assert ws.receive(timeout=1.5) is None
         # A step recorded without its event (lost) is drawn by the next check...
@@ -171,7 +180,7 @@ def test_socket_checks_the_row_between_events_and_redraws_only_what_changed(app,
         step = ws.receive(timeout=5)
         assert 'data-status="queued"' in step and "Plant.id: asking…" in step
         # ...and so is an end that only the row knows.
-        ident = db.session.get(Identification, __import__("uuid").UUID(ident_id))
+        ident = db.session.get(Identification, uuid.UUID(ident_id))
         ident.status, ident.error = "failed", "Both services are down."
         db.session.commit()
         end = ws.receive(timeout=5)
@@ -181,20 +190,11 @@ def test_socket_checks_the_row_between_events_and_redraws_only_what_changed(app,
 
 
 def test_socket_check_sweeps_an_identification_whose_worker_died(app, live_server, ready, monkeypatch):
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from app.core import messages
-    from app.core.models import utcnow
     monkeypatch.setitem(app.config, "IDENTIFY_SOCKET_CHECK_SECONDS", 0.2)
-    session = requests.Session()
-    ident_id = _queued_upload(app, live_server, session)
-    ws = _connect(live_server, session, ident_id)
+    ident_id, ws = _open_queued(app, live_server)
     try:
-        assert 'data-status="queued"' in ws.receive(timeout=5)
         stale = utcnow() - timedelta(seconds=app.config["IDENTIFY_STUCK_SECONDS"] + 60)
-        db.session.execute(update(Identification).where(Identification.id == __import__("uuid").UUID(ident_id))
+        db.session.execute(update(Identification).where(Identification.id == uuid.UUID(ident_id))
                            .values(updated_at=stale))
         db.session.commit()
         end = ws.receive(timeout=5)
@@ -202,11 +202,11 @@ def test_socket_check_sweeps_an_identification_whose_worker_died(app, live_serve
         _close(ws)
     assert 'data-status="failed"' in end and messages.IDENTIFY_STUCK in end
     db.session.expire_all()
-    assert db.session.get(Identification, __import__("uuid").UUID(ident_id)).status == "failed"
+    assert db.session.get(Identification, uuid.UUID(ident_id)).status == "failed"
 
 
 def test_only_steps_of_an_identification_under_way_are_drawn_from_events(app_ctx):
-    ident_id = __import__("uuid").uuid4()
+    ident_id = uuid.uuid4()
     assert service.from_event(ident_id, '{"event": "calling", "provider": "plantid"}').status == "running"
     assert service.from_event(ident_id, b'{"event": "failed", "provider": "plantnet"}').status == "running"
     assert service.from_event(ident_id, '{"event": "queued", "provider": null}').status == "queued"
@@ -344,12 +344,9 @@ def test_sockets_share_the_relay_and_leave_it_when_closed(app, live_server, read
 
 
 def test_socket_ends_when_its_identification_is_deleted(app, live_server, ready):
-    session = requests.Session()
-    ident_id = _queued_upload(app, live_server, session)
-    ws = _connect(live_server, session, ident_id)
+    ident_id, ws = _open_queued(app, live_server)
     try:
-        assert 'data-status="queued"' in ws.receive(timeout=5)
-        db.session.delete(db.session.get(Identification, __import__("uuid").UUID(ident_id)))
+        db.session.delete(db.session.get(Identification, uuid.UUID(ident_id)))
         db.session.commit()
         # An end that does not carry the row makes the socket read it: gone, so the socket closes.
         service.publish_event(ident_id, "completed")
