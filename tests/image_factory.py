@@ -180,10 +180,15 @@ def big_png(width: int = 8000, height: int = 7500) -> bytes:
     return bomb_png(width, height)
 
 
-def noisy_jpeg(width: int = 800, height: int = 600, seed: int = 7) -> bytes:
-    """Build a JPEG of seeded noise, so scan data dominates the file size."""
+def noisy_jpeg(width: int = 800, height: int = 600, seed: int = 7, orientation: int = 1) -> bytes:
+    """Build a JPEG of seeded noise, so scan data dominates the file size (EXIF Orientation if not 1)."""
     pixels = random.Random(seed).randbytes(width * height * 3)
-    return _save(Image.frombytes("RGB", (width, height), pixels), "JPEG", quality=90)
+    params = {}
+    if orientation != 1:
+        exif = Image.Exif()
+        exif[ExifTags.Base.Orientation] = orientation
+        params["exif"] = exif
+    return _save(Image.frombytes("RGB", (width, height), pixels), "JPEG", quality=90, **params)
 
 
 def truncated_jpeg() -> bytes:
@@ -198,6 +203,23 @@ def damaged_jpeg() -> bytes:
     start = data.find(b"\xff\xda") + 2000
     data[start:start + 2000] = random.Random(11).randbytes(2000)
     return bytes(data)
+
+
+def cut_short_jpeg(base: bytes | None = None) -> bytes:
+    """Return a JPEG whose scan data stops halfway, closed by an end-of-image marker as if whole.
+
+    libjpeg only warns ("premature end of data segment") and fills the rest grey.
+    """
+    data = base or noisy_jpeg()
+    scan = data.index(b"\xff\xda")
+    return data[: (scan + len(data)) // 2] + b"\xff\xd9"
+
+
+def zero_padded_jpeg() -> bytes:
+    """Return a JPEG with 2,000 zero bytes written over the middle of its scan data (libjpeg only warns)."""
+    data = noisy_jpeg()
+    middle = len(data) // 2
+    return data[:middle] + bytes(2000) + data[middle + 2000:]
 
 
 def polyglot() -> bytes:
@@ -267,7 +289,8 @@ def upright_exif_gps_jpeg() -> bytes:
 def jpeg_with_scan_payload(payload: bytes) -> bytes:
     """Hide bytes inside a JPEG's entropy-coded data, where no segment rule can see them.
 
-    The decoder meets them as damaged data and warns; the file still opens and decodes.
+    The decoder mostly meets them as damaged data and warns (verify() refuses those); Pillow still opens
+    and decodes the file.
     """
     data = jpeg()
     scan = data.index(b"\xff\xda")

@@ -3,7 +3,8 @@
 A JPEG that needs no turning or downscaling (what a phone's browser sends once upload.js has scaled
 it) keeps its compressed image data and loses everything else: it is rebuilt from the segments a
 decoder needs, and decoded to prove it whole. Every other photo, and any whose image data holds markup
-or another format's signature, is decoded and re-encoded from its pixels.
+or another format's signature, is decoded and re-encoded from its pixels; a JPEG's data is then still
+decoded strictly, since Pillow takes damaged scan data for whole.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from types import MappingProxyType
 from typing import BinaryIO
 
 import pillow_heif
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.core.messages import (
@@ -75,6 +77,8 @@ _PDF_SIGNATURE = b"%PDF-"
 _ZIP_RECORD = re.compile(rb"PK(?:\x03\x04|\x05\x06)")
 # Decoding at 1/8 scale still reads every bit of the compressed data, so it finds truncation and damage.
 _VALIDATION_SCALE = 8
+# What the check decodes a JPEG's colours to (by its header's colour space): libjpeg cannot turn CMYK into RGB.
+_CHECK_COLORSPACE = MappingProxyType({"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"})
 
 
 class ImageRejected(Exception):
@@ -160,8 +164,8 @@ def prepare_image(
 ) -> tuple[CleanImage, Callable[[], None]]:
     """Clean an image as clean_image does, but return the last check for the caller to run: verify().
 
-    verify() decodes an upright JPEG copied without its metadata (re-encoded images were decoded
-    already) and raises ImageRejected when its image data is truncated or damaged. The image must
+    verify() decodes a JPEG's image data strictly (a PNG, WebP or HEIF image was checked as it was
+    decoded) and raises ImageRejected when it is truncated or damaged. The image must
     not be used before it passes; the check runs without the GIL, so a caller may run it in another
     thread while it stores the bytes.
     """
@@ -182,15 +186,21 @@ def prepare_image(
                 raise ImageRejected.bad_type()
             copied = _copy_jpeg(stream, img, max_side)
             if copied is not None:
-                return copied, partial(_verify_copy, copied.data)
+                return copied, partial(_verify_jpeg, copied.data)
             _draft_jpeg(img, max_side)
             _decode(img)
             # Encoded inside the block: the upright pixels may be the decoded image itself.
-            return _encode(_orient(img), _OUTPUT_FORMAT[source_format], max_side), _decoded_already
+            image = _encode(_orient(img), _OUTPUT_FORMAT[source_format], max_side)
+            if source_format not in ("JPEG", "MPO"):
+                return image, _decoded_already
+            # Pillow decoded it, but takes scan data cut short or padded for whole (libjpeg only warns).
+            stream.seek(0)
+            original = stream.read()
+            return image, partial(_verify_jpeg, _jpeg_without_metadata(original) or original)
 
 
 def _decoded_already() -> None:
-    """The check of an image re-encoded from its pixels: they were decoded to get them."""
+    """The check of a PNG, WebP or HEIF image re-encoded from its pixels: decoding them checked it."""
 
 
 @contextmanager
@@ -230,7 +240,7 @@ def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage 
     """Return an upright, small enough JPEG without its metadata, its image data untouched.
 
     None means the photo needs its pixels rewritten: it must be turned or downscaled, is not RGB
-    or grey, or has a layout we do not copy. The copy must pass _verify_copy before it is used.
+    or grey, or has a layout we do not copy. The copy must pass _verify_jpeg before it is used.
     """
     if img.format not in ("JPEG", "MPO") or img.mode not in ("RGB", "L") or max(img.size) > max_side:
         return None
@@ -252,8 +262,29 @@ def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage 
                       sha256=hashlib.sha256(data).hexdigest(), extension=_EXTENSION["JPEG"])
 
 
-def _verify_copy(data: bytes) -> None:
-    """Decode a copied JPEG at 1/8 scale: every compressed bit is still read, so damage is found."""
+def _verify_jpeg(data: bytes) -> None:
+    """Decode a JPEG at 1/8 scale, taking libjpeg's warnings for errors, or raise ImageRejected.
+
+    Every compressed bit is still read. libjpeg only warns on scan data that stops short of the
+    image, is padded, or holds bytes it cannot decode, and fills what is missing with grey; Pillow
+    does not surface its warnings, simplejpeg's strict mode raises them. The metadata should be gone
+    (_jpeg_without_metadata) so that a quirk in a segment we drop is not refused. Runs without the GIL.
+    """
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+    except ValueError:
+        # A layout simplejpeg does not read (unusual chroma subsampling) that Pillow opened: its check.
+        _verify_with_pillow(data)
+        return
+    try:
+        simplejpeg.decode_jpeg(data, colorspace=_CHECK_COLORSPACE.get(colorspace, "RGB"),
+                               min_factor=_VALIDATION_SCALE, fastdct=True, fastupsample=True, strict=True)
+    except Exception as exc:  # ValueError for libjpeg's errors and warnings; anything else is damage too
+        raise ImageRejected.corrupt() from exc
+
+
+def _verify_with_pillow(data: bytes) -> None:
+    """Decode a JPEG at 1/8 scale with Pillow, which refuses its errors but not its warnings."""
     with _open(io.BytesIO(data), data[:_SNIFF_BYTES]) as copy:
         width, height = copy.size
         copy.draft(None, (math.ceil(width / _VALIDATION_SCALE), math.ceil(height / _VALIDATION_SCALE)))

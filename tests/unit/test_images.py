@@ -148,6 +148,40 @@ def test_damaged_scan_is_found_by_the_deferred_check() -> None:
         clean_image(io.BytesIO(data))
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(factory.cut_short_jpeg, id="cut-short-copied"),
+        pytest.param(lambda: factory.cut_short_jpeg(factory.noisy_jpeg(orientation=6)), id="cut-short-turned"),
+        pytest.param(factory.zero_padded_jpeg, id="zero-padded"),
+    ],
+)
+def test_scan_data_libjpeg_only_warns_about_is_refused(build: Callable[[], bytes]) -> None:
+    data = build()
+    # Pillow decodes these without complaint, filling what is missing with grey.
+    _reopen(data)
+    _image, verify = prepare_image(io.BytesIO(data))
+    with pytest.raises(ImageRejected) as caught:
+        verify()
+    assert (caught.value.status, caught.value.code) == (422, "corrupt")
+    with pytest.raises(ImageRejected):
+        clean_image(io.BytesIO(data))
+
+
+def test_a_jpeg_layout_simplejpeg_cannot_read_is_checked_by_pillow() -> None:
+    # TurboJPEG's API reads no CMYK photo with subsampled channels; Pillow opens it.
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(factory.noisy_jpeg())).convert("CMYK").save(buffer, "JPEG", subsampling=2)
+    whole = buffer.getvalue()
+
+    image, verify = prepare_image(io.BytesIO(whole))
+    verify()
+    assert (image.width, image.height) == (800, 600)
+    with pytest.raises(ImageRejected) as caught:
+        clean_image(io.BytesIO(whole[: len(whole) * 6 // 10]))
+    assert caught.value.code == "corrupt"
+
+
 def test_deferred_check_passes_a_whole_photo() -> None:
     image, verify = prepare_image(io.BytesIO(factory.noisy_jpeg()))
     verify()
@@ -263,10 +297,12 @@ def test_clean_image_copy_drops_payload_segments(marker: int) -> None:
      pytest.param(b"<!DocType html>", id="doctype"), pytest.param(b"<iframe src=x>", id="iframe")],
 )
 def test_clean_image_reencodes_a_jpeg_hiding_a_payload_in_its_image_data(payload: bytes) -> None:
+    # Bytes woven into valid scan data can decode without a warning. These are inserted, which
+    # libjpeg may notice (then verify() refuses the photo too): the choice is tested before the check.
     original = factory.jpeg_with_scan_payload(payload)
     assert payload in original
 
-    result = _clean(original)
+    result, _verify = prepare_image(io.BytesIO(original))
 
     assert payload not in result.data
     assert _reopen(result.data).size == (800, 600)
@@ -276,7 +312,7 @@ def test_clean_image_reencodes_a_jpeg_hiding_a_payload_in_its_image_data(payload
 def test_clean_image_copies_image_data_with_harmless_angle_brackets(harmless: bytes) -> None:
     original = factory.jpeg_with_scan_payload(harmless)
 
-    result = _clean(original)
+    result, _verify = prepare_image(io.BytesIO(original))  # as above, the choice before the check
 
     assert harmless in result.data  # copied as is, not re-encoded
 
