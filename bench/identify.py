@@ -37,11 +37,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import pages  # noqa: E402
 import requests  # noqa: E402
-from simple_websocket import Client, ConnectionClosed  # noqa: E402
+from simple_websocket import ConnectionClosed  # noqa: E402
 
 from app.providers.fakes import settings_for  # noqa: E402
 from config import Config  # noqa: E402
 from tests import image_factory  # noqa: E402
+from tests.socket_client import SocketClient  # noqa: E402
 
 PLANTID_DELAY, PLANTNET_DELAY = 0.300, 0.200
 SLOWEST = max(PLANTID_DELAY, PLANTNET_DELAY)
@@ -158,12 +159,12 @@ class Visitor:
                                  headers={"Content-Type": content_type, "HX-Request": "true",
                                           "X-CSRFToken": self.token})
 
-    def socket(self, ident_id: str) -> Client:
-        return Client.connect(self.base.replace("http", "ws") + f"/identifications/{ident_id}/ws",
+    def socket(self, ident_id: str) -> SocketClient:
+        return SocketClient.connect(self.base.replace("http", "ws") + f"/identifications/{ident_id}/ws",
                               headers={"Cookie": self.cookie, "Origin": self.base})
 
 
-def wait_final(ws: Client, seconds: float = 30) -> bool:
+def wait_final(ws: SocketClient, seconds: float = 30) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -175,7 +176,7 @@ def wait_final(ws: Client, seconds: float = 30) -> bool:
     return False
 
 
-def close(ws: Client) -> None:
+def close(ws: SocketClient) -> None:
     try:
         ws.close()
     except (ConnectionClosed, OSError):
@@ -304,7 +305,7 @@ def measure_refused_upload(visitor: Visitor, master: int) -> tuple[float, int]:
     return max(peak[pid] - baseline[pid] for pid in pids), status
 
 
-def hold_sockets(visitor: Visitor, ident_id: str, count: int) -> list[Client]:
+def hold_sockets(visitor: Visitor, ident_id: str, count: int) -> list[SocketClient]:
     sockets = []
     deadline = time.monotonic() + 120
     while len(sockets) < count and time.monotonic() < deadline:
@@ -368,7 +369,7 @@ def main(argv=None) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(pages.WRK_SCRIPT)
         script = f.name
-    sockets: list[Client] = []
+    sockets: list[SocketClient] = []
     try:
         backlog = wait_for_idle_queues(env["REDIS_URL"])
         visitor = Visitor(base)

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 import requests
 from rq import Queue
-from simple_websocket import Client, ConnectionClosed
+from simple_websocket import ConnectionClosed
 from sqlalchemy import select, update
 
 from app.core import messages
@@ -23,6 +23,7 @@ from app.identify import service, views
 from app.identify.models import Identification
 from tests import image_factory as images
 from tests.identify_helpers import encode_multipart
+from tests.socket_client import SocketClient
 
 
 def _upload(base, session, photo):
@@ -45,7 +46,7 @@ def _ws_url(base, ident_id):
 
 def _connect(base, session, ident_id):
     """Open the identification's socket as its owner's browser on this site would."""
-    return Client.connect(_ws_url(base, ident_id), headers={"Cookie": _cookie(session), "Origin": base})
+    return SocketClient.connect(_ws_url(base, ident_id), headers={"Cookie": _cookie(session), "Origin": base})
 
 
 def _handshake(base, ident_id, *, cookie="", origin=None):
