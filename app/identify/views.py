@@ -1,4 +1,5 @@
 """Identification pages: upload, progress (page, fragment, WebSocket), results, sharing and history."""
+import random
 import secrets
 import time
 import uuid
@@ -191,15 +192,15 @@ def progress_socket(ws, ident_id):
             config = current_app.config
             deadline = time.monotonic() + config["IDENTIFY_SOCKET_SECONDS"]
             every = config["IDENTIFY_SOCKET_CHECK_SECONDS"]
-            last_check = time.monotonic()
+            next_check = time.monotonic() + _first_check_delay(every)
             while not final and ws.connected and time.monotonic() < deadline:
-                data = events.get(timeout=min(SOCKET_WAKE_SECONDS, every))
+                data = events.get(timeout=max(0.0, min(SOCKET_WAKE_SECONDS, next_check - time.monotonic())))
                 if data is None:
-                    if time.monotonic() - last_check < every:
+                    if time.monotonic() < next_check:
                         continue
                     # No events for a while: one was lost, or the worker died. The region is drawn again
                     # only if the row or its steps changed, or the row is stuck (drawing it sweeps it).
-                    last_check = time.monotonic()
+                    next_check = time.monotonic() + every
                     changed = service.progress_changed(ident_id, mark)
                     db.session.close()  # the connection goes back until the next check
                     if changed:
@@ -211,12 +212,19 @@ def progress_socket(ws, ident_id):
                 if shown is not None:
                     final = _send_shown(ws, shown)
                     continue
-                last_check = time.monotonic()
+                next_check = time.monotonic() + every
                 final, mark = _send_state(ws, ident_id)
     except (ConnectionClosed, RedisError):
         pass
     finally:
         db.session.remove()
+
+
+def _first_check_delay(every: float) -> float:
+    """Seconds until a new socket first checks its row: a random point of the period. Sockets opened
+    together (every open page reconnecting after a restart) would otherwise query the database together,
+    period after period."""
+    return random.uniform(0, every)
 
 
 def _socket_fragment(shown, steps=None) -> str:

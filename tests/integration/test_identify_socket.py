@@ -190,6 +190,34 @@ def test_socket_checks_the_row_between_events_and_redraws_only_what_changed(app,
     assert 'data-status="failed"' in end and "Both services are down." in end
 
 
+def test_sockets_opened_together_check_their_rows_at_spread_out_times(app, live_server, ready, monkeypatch):
+    # Each socket's first check falls at its own point of the period, then one period after the last.
+    monkeypatch.setitem(app.config, "IDENTIFY_SOCKET_CHECK_SECONDS", 1.5)
+    monkeypatch.setattr(views, "SOCKET_WAKE_SECONDS", 0.1)
+    delays = iter([0.2, 1.0])
+    monkeypatch.setattr(views, "_first_check_delay", lambda every: next(delays))
+    checks = []
+    real_changed = service.progress_changed
+
+    def recording(ident_id, mark):
+        checks.append((str(ident_id), time.monotonic()))
+        return real_changed(ident_id, mark)
+
+    monkeypatch.setattr(service, "progress_changed", recording)
+    first_id, first = _open_queued(app, live_server)
+    second_id, second = _open_queued(app, live_server)
+    opened = time.monotonic()
+    try:
+        time.sleep(2.2)
+    finally:
+        _close(first)
+        _close(second)
+    at = {ident: [round(moment - opened, 1) for i, moment in checks if i == ident] for ident in (first_id, second_id)}
+    # The first socket opened a little before `opened`, so its times are a little early.
+    assert len(at[first_id]) == 2 and at[first_id][0] < 0.4 and 1.4 <= at[first_id][1] - at[first_id][0] <= 1.9
+    assert len(at[second_id]) == 1 and 0.9 <= at[second_id][0] <= 1.4
+
+
 def test_socket_check_sweeps_an_identification_whose_worker_died(app, live_server, ready, monkeypatch):
     monkeypatch.setitem(app.config, "IDENTIFY_SOCKET_CHECK_SECONDS", 0.2)
     ident_id, ws = _open_queued(app, live_server)
