@@ -32,6 +32,7 @@ from app.core.messages import (
     UPLOAD_TOO_MANY_PIXELS,
     UPLOAD_TOO_SMALL,
 )
+from app.core.offload import in_os_thread
 
 pillow_heif.register_heif_opener()
 
@@ -148,10 +149,11 @@ def clean_image(
 ) -> CleanImage:
     """Check an uploaded image and return it re-encoded from its pixels, or raise ImageRejected.
 
-    A seekable stream is read from its start, whatever its current position.
+    A seekable stream is read from its start, whatever its current position. The decoding runs in OS
+    threads (see prepare_image), so a gevent worker goes on serving meanwhile.
     """
     image, verify = prepare_image(fp, max_pixels=max_pixels, min_side=min_side, max_side=max_side)
-    verify()
+    in_os_thread(verify)()
     return image
 
 
@@ -188,15 +190,22 @@ def prepare_image(
             if copied is not None:
                 return copied, partial(_verify_jpeg, copied.data)
             _draft_jpeg(img, max_side)
-            _decode(img)
-            # Encoded inside the block: the upright pixels may be the decoded image itself.
-            image = _encode(_orient(img), _OUTPUT_FORMAT[source_format], max_side)
+            # A tenth of a second or more of C work for a phone photo: in an OS thread, so that a gevent
+            # worker's other requests and open sockets go on meanwhile. Inside the block: the upright
+            # pixels may be the decoded image itself.
+            image = in_os_thread(partial(_reencode, img, _OUTPUT_FORMAT[source_format], max_side))()
             if source_format not in ("JPEG", "MPO"):
                 return image, _decoded_already
             # Pillow decoded it, but takes scan data cut short or padded for whole (libjpeg only warns).
             stream.seek(0)
             original = stream.read()
             return image, partial(_verify_jpeg, _jpeg_without_metadata(original) or original)
+
+
+def _reencode(img: Image.Image, out_format: str, max_side: int) -> CleanImage:
+    """Decode an image in full, turn it upright and encode it again."""
+    _decode(img)
+    return _encode(_orient(img), out_format, max_side)
 
 
 def _decoded_already() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image, ImageFile, MpoImagePlugin
 
+from app.core import images as images_module
 from app.core import messages
 from app.core.images import (ALLOWED_FORMATS, CleanImage, ImageRejected, clean_image, prepare_image,
                              sniff_is_image)
@@ -469,3 +471,22 @@ def test_factory_bomb_png_has_valid_chunk_crcs() -> None:
         assert crc == zlib.crc32(chunk)
         position += 12 + length
     assert Image.open(io.BytesIO(factory.big_png())).size == (8000, 7500)
+
+
+@pytest.mark.parametrize("build", [lambda: factory.noisy_jpeg(orientation=6), factory.png], ids=["turned-jpeg", "png"])
+def test_decoding_runs_outside_the_calling_thread(build: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under gevent the caller's thread is the worker's event loop: decoding there would stall every
+    # other request and socket of the worker for as long as it takes.
+    threads: list[int] = []
+    for name in ("_decode", "_verify_jpeg"):
+        real = getattr(images_module, name)
+
+        def recording(*args, real=real):
+            threads.append(threading.get_ident())
+            return real(*args)
+
+        monkeypatch.setattr(images_module, name, recording)
+
+    _clean(build())
+
+    assert threads and threading.get_ident() not in threads
