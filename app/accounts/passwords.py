@@ -1,6 +1,6 @@
 """Password hashing (argon2id) and the strength check."""
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 
 from argon2 import PasswordHasher
@@ -8,6 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
 from app.core import messages
+from app.core.offload import in_os_thread
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -19,14 +20,18 @@ def _hasher() -> PasswordHasher:
                           memory_cost=current_app.config["ARGON2_MEMORY_COST"])
 
 
+# Hashing and verifying take ~0.1 s of C work each (argon2's default cost): in an OS thread, so that a
+# gevent worker goes on serving its other requests and sockets meanwhile (app/core/offload.py).
+
 @lru_cache(maxsize=4)
 def _dummy_hash(time_cost: int, memory_cost: int) -> str:
-    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost).hash("timing-equaliser")
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+    return in_os_thread(partial(hasher.hash, "timing-equaliser"))()
 
 
 def hash_password(password: str) -> str:
     """Hash a password with argon2id."""
-    return _hasher().hash(password)
+    return in_os_thread(partial(_hasher().hash, password))()
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -35,7 +40,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     # Verifying against a real hash when the account does not exist keeps timing the same.
     target = password_hash or _dummy_hash(hasher.time_cost, hasher.memory_cost)
     try:
-        return hasher.verify(target, password) and password_hash is not None
+        return in_os_thread(partial(hasher.verify, target, password))() and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -1,5 +1,6 @@
 """Registration, sign-in, throttling, sessions and the profile page."""
 import logging
+import threading
 
 import pytest
 from markupsafe import escape
@@ -204,3 +205,26 @@ def test_display_name_is_escaped(client, make_user):
     page = client.get("/accounts/profile").text
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_password_hashing_runs_outside_the_calling_thread(app_ctx, monkeypatch):
+    # Under gevent the caller's thread is the worker's event loop: argon2's ~0.1 s there would stall
+    # every other request and socket of the worker.
+    from argon2 import PasswordHasher
+
+    from app.accounts import passwords
+
+    threads = []
+    for name in ("hash", "verify"):
+        real = getattr(PasswordHasher, name)
+
+        def recording(self, *args, real=real):
+            threads.append(threading.get_ident())
+            return real(self, *args)
+
+        monkeypatch.setattr(PasswordHasher, name, recording)
+    stored = passwords.hash_password(PASSWORD)
+    assert passwords.verify_password(stored, PASSWORD)
+    assert not passwords.verify_password(stored, PASSWORD + "x")
+    assert not passwords.verify_password(None, PASSWORD)
+    assert len(threads) >= 4 and threading.get_ident() not in threads
