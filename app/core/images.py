@@ -126,8 +126,9 @@ class CleanImage:
 
     @cached_property
     def thumbnail(self) -> bytes:
-        """Return the JPEG preview, made on first use (a caller may store the photo before it)."""
-        return make_thumbnail(self.data)
+        """Return the JPEG preview, made on first use (a caller may store the photo before it), in an OS
+        thread like the decoding."""
+        return in_os_thread(partial(make_thumbnail, self.data))()
 
 
 def sniff_is_image(first_bytes: bytes) -> bool:

@@ -474,7 +474,7 @@ def test_factory_bomb_png_has_valid_chunk_crcs() -> None:
 
 
 @pytest.mark.parametrize("build", [lambda: factory.noisy_jpeg(orientation=6), factory.png], ids=["turned-jpeg", "png"])
-def test_decoding_runs_outside_the_calling_thread(build: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decoding_and_thumbnails_run_outside_the_calling_thread(build: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch) -> None:
     # Under gevent the caller's thread is the worker's event loop: decoding there would stall every
     # other request and socket of the worker for as long as it takes.
     threads: list[int] = []
@@ -487,6 +487,10 @@ def test_decoding_runs_outside_the_calling_thread(build: Callable[[], bytes], mo
 
         monkeypatch.setattr(images_module, name, recording)
 
-    _clean(build())
+    image = _clean(build())
+    real_thumbnail = images_module.make_thumbnail
+    monkeypatch.setattr(images_module, "make_thumbnail",
+                        lambda data: threads.append(threading.get_ident()) or real_thumbnail(data))
+    assert image.thumbnail.startswith(b"\xff\xd8")
 
-    assert threads and threading.get_ident() not in threads
+    assert len(threads) >= 2 and threading.get_ident() not in threads
