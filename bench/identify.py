@@ -161,7 +161,7 @@ class Visitor:
 
     def socket(self, ident_id: str) -> SocketClient:
         return SocketClient.connect(self.base.replace("http", "ws") + f"/identifications/{ident_id}/ws",
-                              headers={"Cookie": self.cookie, "Origin": self.base})
+                                    headers={"Cookie": self.cookie, "Origin": self.base})
 
 
 def wait_final(ws: SocketClient, seconds: float = 30) -> bool:

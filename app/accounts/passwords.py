@@ -1,6 +1,6 @@
 """Password hashing (argon2id) and the strength check."""
 import re
-from functools import lru_cache, partial
+from functools import lru_cache
 from importlib import resources
 
 from argon2 import PasswordHasher
@@ -8,7 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
 from app.core import messages
-from app.core.offload import in_os_thread
+from app.core.offload import run_in_os_thread
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -26,12 +26,12 @@ def _hasher() -> PasswordHasher:
 @lru_cache(maxsize=4)
 def _dummy_hash(time_cost: int, memory_cost: int) -> str:
     hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
-    return in_os_thread(partial(hasher.hash, "timing-equaliser"))()
+    return run_in_os_thread(hasher.hash, "timing-equaliser")
 
 
 def hash_password(password: str) -> str:
     """Hash a password with argon2id."""
-    return in_os_thread(partial(_hasher().hash, password))()
+    return run_in_os_thread(_hasher().hash, password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -40,7 +40,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     # Verifying against a real hash when the account does not exist keeps timing the same.
     target = password_hash or _dummy_hash(hasher.time_cost, hasher.memory_cost)
     try:
-        return in_os_thread(partial(hasher.verify, target, password))() and password_hash is not None
+        return run_in_os_thread(hasher.verify, target, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

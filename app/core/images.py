@@ -32,7 +32,7 @@ from app.core.messages import (
     UPLOAD_TOO_MANY_PIXELS,
     UPLOAD_TOO_SMALL,
 )
-from app.core.offload import in_os_thread
+from app.core.offload import run_in_os_thread
 
 pillow_heif.register_heif_opener()
 
@@ -126,9 +126,8 @@ class CleanImage:
 
     @cached_property
     def thumbnail(self) -> bytes:
-        """Return the JPEG preview, made on first use (a caller may store the photo before it), in an OS
-        thread like the decoding."""
-        return in_os_thread(partial(make_thumbnail, self.data))()
+        """Return the JPEG preview, made on first use (a caller may store the photo before it)."""
+        return make_thumbnail(self.data)
 
 
 def sniff_is_image(first_bytes: bytes) -> bool:
@@ -154,7 +153,7 @@ def clean_image(
     threads (see prepare_image), so a gevent worker goes on serving meanwhile.
     """
     image, verify = prepare_image(fp, max_pixels=max_pixels, min_side=min_side, max_side=max_side)
-    in_os_thread(verify)()
+    run_in_os_thread(verify)
     return image
 
 
@@ -194,7 +193,7 @@ def prepare_image(
             # A tenth of a second or more of C work for a phone photo: in an OS thread, so that a gevent
             # worker's other requests and open sockets go on meanwhile. Inside the block: the upright
             # pixels may be the decoded image itself.
-            image = in_os_thread(partial(_reencode, img, _OUTPUT_FORMAT[source_format], max_side))()
+            image = run_in_os_thread(_reencode, img, _OUTPUT_FORMAT[source_format], max_side)
             if source_format not in ("JPEG", "MPO"):
                 return image, _decoded_already
             # Pillow decoded it, but takes scan data cut short or padded for whole (libjpeg only warns).
@@ -447,7 +446,13 @@ def _flatten(img: Image.Image) -> Image.Image:
 
 
 def make_thumbnail(data: bytes) -> bytes:
-    """Render the JPEG preview of a cleaned image's bytes, its longest side at most THUMBNAIL_SIDE."""
+    """Render the JPEG preview of a cleaned image's bytes, its longest side at most THUMBNAIL_SIDE.
+
+    Decoded and scaled in an OS thread, so that a gevent worker goes on serving meanwhile."""
+    return run_in_os_thread(_render_thumbnail, data)
+
+
+def _render_thumbnail(data: bytes) -> bytes:
     with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as img:
         scale = min(1.0, THUMBNAIL_SIDE / max(img.size))
         # A JPEG decodes straight at a fraction of its size, no smaller than the preview.

@@ -1,8 +1,9 @@
-"""Run blocking C work (image decoding) in an OS thread while the request goes on, under gevent too."""
+"""Run blocking C work (decoding images, hashing passwords) in an OS thread, under gevent too."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,6 +25,11 @@ def in_os_thread(work: Callable[[], T]) -> Callable[[], T]:
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="verdant-offload")
     return _executor.submit(work).result
+
+
+def run_in_os_thread(work: Callable[..., T], *args: object) -> T:
+    """Run work(*args) in an OS thread and wait for it: long C work that must not hold up a gevent loop."""
+    return in_os_thread(partial(work, *args))()
 
 
 def _gevent_patched() -> bool:

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import wait as wait_all
 from dataclasses import astuple, dataclass
 from datetime import date, datetime, timedelta, timezone
-from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -25,7 +24,6 @@ from sqlalchemy.orm import joinedload, selectinload
 from app.core import fragments, messages
 from app.core.images import CleanImage, make_thumbnail
 from app.core.models import utcnow
-from app.core.offload import in_os_thread
 from app.core.redis import get_queue, get_redis
 from app.core.storage import StorageError, get_storage
 from app.extensions import cache, db
@@ -409,9 +407,7 @@ def _store_thumbnail(thumbnail_key: str, photo: Callable[[], bytes]) -> None:
     storage = get_storage()
     try:
         if not storage.exists(thumbnail_key):
-            # Decoding and scaling in an OS thread: a gevent worker goes on serving meanwhile.
-            thumbnail = in_os_thread(partial(make_thumbnail, photo()))()
-            storage.save(thumbnail_key, thumbnail, "image/jpeg")
+            storage.save(thumbnail_key, make_thumbnail(photo()), "image/jpeg")
     except (StorageError, OSError):
         log.warning("thumbnail not stored", extra={"event": "identify_thumbnail_lost", "key": thumbnail_key})
 
