@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import and_, delete, inspect, or_, select, update
+from sqlalchemy import and_, delete, insert, inspect, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
@@ -139,8 +139,7 @@ def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Se
                            cache_key=entry["cache_key"], latitude=latitude, longitude=longitude, demo=is_demo(),
                            providers=configured_providers(), wants_health=wants_health)
     for position, (image, organ) in enumerate(zip(entry["images"], organs, strict=True)):
-        ident.images.append(IdentificationImage(position=position, organ=organ, **image))
-    db.session.add(ident)
+        ident.images.append(IdentificationImage(identification_id=ident_id, position=position, organ=organ, **image))
     count_cache("hit")
     # Nobody can be listening to an id made a moment ago: no progress event to publish.
     _complete(ident, cached, from_cache=True, announce=False)
@@ -559,18 +558,21 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
             while_waiting()
         for name in providers:
             publish_event(ident_id, "calling", name)
-        for future in as_completed(futures):
+        for left, future in enumerate(as_completed(futures), start=1 - len(futures)):
             name = futures[future]
             try:
                 results.append(future.result())
-                publish_event(ident_id, "done", name)
+                step = "done"
             except ProviderError as exc:
                 errors[name] = exc
-                publish_event(ident_id, "failed", name)
+                step = "failed"
             except Exception as exc:  # a client bug must not sink the other provider's answer
                 log.exception("provider crashed", extra={"event": "provider_crashed", "provider": name})
                 errors[name] = ProviderError(name, "bad_response", message=repr(exc)[:200])
-                publish_event(ident_id, "failed", name)
+                step = "failed"
+            if left:
+                # The last answer's step is not drawn: the end follows at once, and the user waits for it.
+                publish_event(ident_id, step, name)
     finally:
         # A client goes back to the idle set only once its call is over, however this job ends.
         wait_all(futures)
@@ -792,7 +794,6 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     failed = list(payload.get("failed") or [])
     facts = [SpeciesFacts(m.scientific_name, authorship=m.authorship, family=m.family, genus=m.genus,
                           common_names=tuple(m.common_names)) for m in merged]
-    # A new (cache-hit) row is inserted once, already final, rather than inserted and then updated.
     with db.session.no_autoflush:
         # The result shows the top species' care text: loaded here, not read again as the page renders.
         species = species_for(facts, also_load=(Species.care_text,))
@@ -802,13 +803,11 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
         db.session.execute(delete(IdentificationSuggestion)
                            .where(IdentificationSuggestion.identification_id == ident.id))
     suggestions = [IdentificationSuggestion(
-        identification_id=ident.id, rank=rank, species=found, scientific_name=suggestion.scientific_name,
-        confidence=suggestion.confidence, scores=suggestion.scores, providers=list(suggestion.providers))
+        identification_id=ident.id, rank=rank, species=found, species_id=found.id if found is not None else None,
+        scientific_name=suggestion.scientific_name, confidence=suggestion.confidence, scores=suggestion.scores,
+        providers=list(suggestion.providers))
         for rank, (suggestion, found) in enumerate(zip(merged, species), start=1)]
-    if stored_before:
-        # Added beside the identification rather than through its (unloaded) collection: no read first.
-        db.session.add_all(suggestions)
-    else:
+    if not stored_before:
         ident.suggestions = suggestions  # a new row: its page can render from memory
     ident.result = payload.get("suggestions", [])
     ident.health = payload.get("health")
@@ -824,12 +823,43 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     ident.status = "partial" if failed else "completed"
     ident.from_cache = from_cache
     ident.finished_at = utcnow()
-    _commit_keeping_state()
+    if stored_before:
+        # Written beside the identification rather than through its (unloaded) collection: no read first.
+        if suggestions:
+            db.session.execute(insert(IdentificationSuggestion.__table__), _insert_values(suggestions))
+        _commit_keeping_state()
+    else:
+        _insert_new(ident)
     if announce:
         publish_event(ident.id, "completed", final=_final_state(ident, suggestions))
     IDENTIFICATIONS.labels(ident.status).inc()
     if species and species[0] is not None:
         _enqueue_enrichment(species[0].id)
+
+
+def _insert_new(ident: Identification) -> None:
+    """Write a new identification with its photos and suggestions, and commit, keeping the objects unsaved.
+
+    Three INSERTs through SQLAlchemy Core: the ORM's flush of the same objects costs a cache hit (which
+    writes nothing else) about as much again. The objects stay transient, for drawing only.
+    """
+    ident.created_at = ident.updated_at = ident.finished_at or utcnow()
+    for objects in ([ident], ident.images, ident.suggestions):
+        if objects:
+            db.session.execute(insert(objects[0].__table__), _insert_values(objects))
+    _commit_keeping_state()
+
+
+def _insert_values(objects: Sequence[Any]) -> list[dict[str, Any]]:
+    """Return the column values of new objects of one model, for one INSERT of them all.
+
+    A column unset (None) in every object is left out, so it gets its default, or SQL NULL (None would
+    be stored as JSON null in a JSON column).
+    """
+    columns = objects[0].__table__.columns
+    rows = [{column.key: getattr(obj, column.key) for column in columns} for obj in objects]
+    keys = [column.key for column in columns if any(row[column.key] is not None for row in rows)]
+    return [{key: row[key] for key in keys} for row in rows]
 
 
 def _fail(ident: Identification, message: str) -> None:
