@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import wait as wait_all
 from dataclasses import astuple, dataclass
@@ -35,7 +35,7 @@ from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
 from app.providers.http import telling_when_sent
 from app.species.models import Species
-from app.species.service import SpeciesFacts, add_identification_counts, species_for
+from app.species.service import SpeciesFacts, add_identification_counts, species_for, species_named
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ PAGE_SIZE = 20
 PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
 # How often a failed identification retries on its own while its providers are down.
 AUTO_RETRY_DELAYS = (60, 300)
+# The result shows the top species' care text: loaded with the species, not read again as it is drawn.
+_SHOWN = (Species.care_text,)
 
 
 class QueueDown(Exception):
@@ -428,12 +430,14 @@ def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None,
     """Put an identification on the fast queue (retried twice if a worker dies under it).
 
     sent is what the providers are sent (_Work.to_dict()), for a job queued before its row is
-    committed; without it the job reads the row first.
+    committed; without it the job reads the row first. A retry is announced ("queued") to the pages
+    showing it; a new upload's job is not: nobody can be listening to an id made a moment ago.
     """
     from rq import Retry
 
     from app.identify.jobs import run_identification_job
-    publish_event(ident_id, "queued")
+    if sent is None:
+        publish_event(ident_id, "queued")
     kwargs = {"job_timeout": current_app.config["IDENTIFY_JOB_TIMEOUT"], "retry": Retry(max=2, interval=5),
               "result_ttl": 3600, "failure_ttl": 24 * 3600}
     args = (str(ident_id), sent) if sent else (str(ident_id),)
@@ -530,11 +534,12 @@ def _call(provider: Any, sent: threading.Event, images: list[ImageInput], **kwar
         sent.set()
 
 
-def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable[[], None] | None = None) -> _Calls:
+def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable[[], None] | None = None,
+                    on_early_answer: Callable[[ProviderResult], None] | None = None) -> _Calls:
     """Call every configured provider at once; only the provider calls run in the pool's threads.
 
-    while_waiting() runs once every call's request is out (or its call is over), so its bookkeeping
-    costs the user no time.
+    while_waiting() runs once every call's request is out (or its call is over), and
+    on_early_answer(result) for each answer but the last, so their work costs the user no time.
     """
     key = _providers_key()
     providers = _take_providers(key)
@@ -573,6 +578,8 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
             if left:
                 # The last answer's step is not drawn: the end follows at once, and the user waits for it.
                 publish_event(ident_id, step, name)
+                if step == "done" and on_early_answer is not None:
+                    on_early_answer(results[-1])
     finally:
         # A client goes back to the idle set only once its call is over, however this job ends.
         wait_all(futures)
@@ -735,9 +742,17 @@ def _identify(row: _Row, work: _Work, make_thumbnails: Callable[[], None]) -> No
                 _mark_running(ident)
                 make_thumbnails()
 
-        calls = _call_providers(row.id, work, while_waiting=while_waiting)
+        named: dict[str, Species] = {}
+
+        def on_early_answer(result: ProviderResult) -> None:
+            # Another answer is still to come: look up the species named so far meanwhile.
+            if row.loaded is not None:
+                named.update(species_named([s.scientific_name for s in result.suggestions], also_load=_SHOWN))
+                _commit_keeping_state()  # the connection goes back while the job waits
+
+        calls = _call_providers(row.id, work, while_waiting=while_waiting, on_early_answer=on_early_answer)
         if (ident := row.get()) is not None:
-            _finish(ident, calls)
+            _finish(ident, calls, named)
         count_cache("miss")  # after the answer is out, which waits for nothing else
     finally:
         if acquired:
@@ -757,7 +772,8 @@ def _answer_from_cache(row: _Row, work: _Work) -> bool:
     return True
 
 
-def _finish(ident: Identification, calls: _Calls) -> None:
+def _finish(ident: Identification, calls: _Calls, named: Mapping[str, Species] | None = None) -> None:
+    """Store the merged answers (named: species looked up already, by normalised name), or the failure."""
     if not calls.results:
         _fail(ident, messages.BOTH_DOWN)
         kinds = {e.kind for e in calls.errors.values()}
@@ -774,7 +790,7 @@ def _finish(ident: Identification, calls: _Calls) -> None:
                "providers": [r.provider for r in calls.results],
                "failed": sorted(calls.errors),
                "health": next((r.health.to_dict() for r in calls.results if r.health), None)}
-    _complete(ident, payload, from_cache=False)
+    _complete(ident, payload, from_cache=False, named=named)
     if not calls.errors:
         # Stored after the user has the answer (the lock still keeps twins waiting for it).
         # A partial answer is not cached: the next upload of this photo deserves both providers.
@@ -784,10 +800,12 @@ def _finish(ident: Identification, calls: _Calls) -> None:
             log.warning("result not cached", extra={"event": "identify_cache_lost"})
 
 
-def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: bool, announce: bool = True) -> None:
+def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: bool, announce: bool = True,
+              named: Mapping[str, Species] | None = None) -> None:
     """Store the suggestions, link their species, mark the identification final and announce it.
 
-    One transaction: the species are looked up together (and new ones added) beside the result.
+    One transaction: the species are looked up together (but those in named, loaded with _SHOWN) and
+    new ones added, beside the result.
     Species counts are added later, in batches, by count_finished_identifications.
     """
     merged = [MergedSuggestion.from_dict(s) for s in payload.get("suggestions", [])][:KEPT_SUGGESTIONS]
@@ -795,8 +813,7 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     facts = [SpeciesFacts(m.scientific_name, authorship=m.authorship, family=m.family, genus=m.genus,
                           common_names=tuple(m.common_names)) for m in merged]
     with db.session.no_autoflush:
-        # The result shows the top species' care text: loaded here, not read again as the page renders.
-        species = species_for(facts, also_load=(Species.care_text,))
+        species = species_for(facts, also_load=_SHOWN, loaded=named)
     stored_before = inspect(ident).persistent
     if stored_before and ident.attempts > 1:
         # A retried job may have stored suggestions before.

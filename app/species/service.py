@@ -71,22 +71,33 @@ class SpeciesFacts:
     common_names: tuple[str, ...] = ()
 
 
-def species_for(facts: Iterable[SpeciesFacts], lang: str = "en", *,
-                also_load: Sequence[Any] = ()) -> list[Species | None]:
+def species_named(names: Iterable[str], *, also_load: Sequence[Any] = ()) -> dict[str, Species]:
+    """Return the catalogued species among these scientific names, by normalised name: one query.
+
+    Only their names and the also_load columns are loaded (what the caller will read; anything else
+    loads when read).
+    """
+    wanted = {n for n in (normalise_scientific_name(name) for name in names) if n}
+    if not wanted:
+        return {}
+    found = db.session.scalars(select(Species).where(Species.scientific_name.in_(wanted))
+                               .options(load_only(Species.scientific_name, *also_load)))
+    return {species.scientific_name: species for species in found}
+
+
+def species_for(facts: Iterable[SpeciesFacts], lang: str = "en", *, also_load: Sequence[Any] = (),
+                loaded: Mapping[str, Species] | None = None) -> list[Species | None]:
     """Return the species of each entry, adding the missing ones; flushed, never committed.
 
-    One query finds the known names, loading only their names and the also_load columns (what the
-    caller will read; anything else loads when read). New species go in under savepoints, so a lost
-    race (another process added the same name) costs a re-read, not the caller's transaction.
+    One query (species_named) finds the known names, but for those in loaded: species the caller
+    looked up before by normalised name, with the same also_load columns. New species go in under
+    savepoints, so a lost race (another process added the same name) costs a re-read, not the
+    caller's transaction.
     """
     facts = list(facts)
     names = [normalise_scientific_name(f.scientific_name) for f in facts]
-    wanted = {n for n in names if n}
-    known: dict[str, Species] = {}
-    if wanted:
-        found = db.session.scalars(select(Species).where(Species.scientific_name.in_(wanted))
-                                   .options(load_only(Species.scientific_name, *also_load)))
-        known = {species.scientific_name: species for species in found}
+    known = dict(loaded or {})
+    known.update(species_named({n for n in names if n and n not in known}, also_load=also_load))
     for fact, name in zip(facts, names, strict=True):
         if not name or name in known:
             continue

@@ -177,6 +177,35 @@ def test_retry_after_both_down_completes_from_stored_photos(app, client, ready):
     assert ready.hits("plantid") == 1
 
 
+def _events(pubsub) -> list[tuple[str, str | None]]:
+    events = []
+    while (message := pubsub.get_message(timeout=0.2)) is not None:
+        if message["type"] == "pmessage":
+            body = json.loads(message["data"])
+            events.append((body["event"], body["provider"]))
+    return events
+
+
+def test_a_new_upload_is_not_announced_as_queued_but_a_retry_is(app, client, ready):
+    from tests.identify_helpers import page_token
+    pubsub = app.extensions["redis"].pubsub()
+    pubsub.psubscribe(service.CHANNEL_PREFIX + "*")
+    try:
+        ready.set_mode("plantid", "500")
+        ready.set_mode("plantnet", "500")
+        post_upload(client, [images.jpeg()])
+        # Nobody can be listening to an id made a moment ago; its automatic retry is announced.
+        uploaded = _events(pubsub)
+        assert uploaded[0] == ("running", None) and uploaded[-2:] == [("failed", None), ("queued", None)]
+        ident = _only()[0]
+        ready.reset()
+        client.post(f"/identifications/{ident.id}/retry", data={"csrf_token": page_token(client)})
+        # The failed page showing it hears that it is queued again.
+        assert _events(pubsub)[0] == ("queued", None)
+    finally:
+        pubsub.close()
+
+
 def test_retry_by_someone_else_is_404(app, client, ready, users, auth):
     from tests.identify_helpers import page_token
     ready.set_mode("plantid", "500")
@@ -221,6 +250,27 @@ def test_dead_lock_holder_expires_and_next_proceeds(app, client, ready, monkeypa
     assert _only()[0].status == "completed"
     assert ready.hits("plantid") == 1
     assert 0.5 < time.monotonic() - started < 5
+
+
+def test_species_of_the_first_answer_are_looked_up_while_the_other_is_awaited(client, ready):
+    from sqlalchemy import event
+    ready.set_mode("plantid", "ok", delay=0.4)
+    statements = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        statements.append((time.monotonic(), statement))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        post_upload(client, [images.jpeg(color=(41, 141, 41))])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    ident = _only()[0]
+    assert ident.status == "completed" and all(s.species_id for s in ident.suggestions)
+    looked_up = [at for at, statement in statements if statement.startswith("SELECT species.")]
+    finished = max(at for at, statement in statements if statement.startswith("INSERT INTO identification_suggestion"))
+    # Pl@ntNet answered at once: its species were read during Plant.id's 0.4 s, not after it.
+    assert looked_up and finished - looked_up[0] > 0.3
 
 
 def test_twenty_concurrent_uploads_make_one_call_per_provider(app, live_server, ready):
