@@ -32,7 +32,7 @@ from app.core.messages import (
     UPLOAD_TOO_MANY_PIXELS,
     UPLOAD_TOO_SMALL,
 )
-from app.core.offload import run_in_os_thread
+from app.core.offload import in_os_thread, run_in_os_thread
 
 pillow_heif.register_heif_opener()
 
@@ -152,8 +152,9 @@ def clean_image(
     A seekable stream is read from its start, whatever its current position. The decoding runs in OS
     threads (see prepare_image), so a gevent worker goes on serving meanwhile.
     """
-    image, verify = prepare_image(fp, max_pixels=max_pixels, min_side=min_side, max_side=max_side)
-    run_in_os_thread(verify)
+    image, verify = prepare_image(fp, max_pixels=max_pixels, min_side=min_side, max_side=max_side,
+                                  start_check=in_os_thread)
+    verify()
     return image
 
 
@@ -163,13 +164,16 @@ def prepare_image(
     max_pixels: int = 50_000_000,
     min_side: int = 200,
     max_side: int = 4096,
+    start_check: Callable[[Callable[[], None]], Callable[[], None]] = lambda check: check,
 ) -> tuple[CleanImage, Callable[[], None]]:
-    """Clean an image as clean_image does, but return the last check for the caller to run: verify().
+    """Clean an image as clean_image does, but leave its last check for the caller to wait for: verify().
 
-    verify() decodes a JPEG's image data strictly (a PNG, WebP or HEIF image was checked as it was
-    decoded) and raises ImageRejected when it is truncated or damaged. The image must
-    not be used before it passes; the check runs without the GIL, so a caller may run it in another
-    thread while it stores the bytes.
+    The check decodes a JPEG's image data strictly (a PNG, WebP or HEIF image was checked as it was
+    decoded); verify() raises ImageRejected when it is truncated or damaged. The image must not be
+    used before it passes. start_check(check) returns the function that waits for it: by default the
+    check itself, run by verify(); in_os_thread starts it in another thread as soon as the bytes to
+    check are known (the check runs without the GIL), so the cleaning, and the caller's storing of
+    the bytes, go on beside it.
     """
     with _binary(fp) as stream:
         head = stream.read(_SNIFF_BYTES)
@@ -186,9 +190,9 @@ def prepare_image(
             source_format = img.format or ""
             if source_format not in _OUTPUT_FORMAT:
                 raise ImageRejected.bad_type()
-            copied = _copy_jpeg(stream, img, max_side)
+            copied = _copy_jpeg(stream, img, max_side, start_check)
             if copied is not None:
-                return copied, partial(_verify_jpeg, copied.data)
+                return copied
             _draft_jpeg(img, max_side)
             # A tenth of a second or more of C work for a phone photo: in an OS thread, so that a gevent
             # worker's other requests and open sockets go on meanwhile. Inside the block: the upright
@@ -199,7 +203,7 @@ def prepare_image(
             # Pillow decoded it, but takes scan data cut short or padded for whole (libjpeg only warns).
             stream.seek(0)
             original = stream.read()
-            return image, partial(_verify_jpeg, _jpeg_without_metadata(original) or original)
+            return image, start_check(partial(_verify_jpeg, _jpeg_without_metadata(original) or original))
 
 
 def _reencode(img: Image.Image, out_format: str, max_side: int) -> CleanImage:
@@ -245,11 +249,14 @@ def _open(stream: BinaryIO, head: bytes) -> Image.Image:
         raise ImageRejected.corrupt() from exc
 
 
-def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage | None:
-    """Return an upright, small enough JPEG without its metadata, its image data untouched.
+def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int,
+               start_check: Callable[[Callable[[], None]], Callable[[], None]],
+               ) -> tuple[CleanImage, Callable[[], None]] | None:
+    """Return an upright, small enough JPEG without its metadata, its image data untouched, and the
+    wait for its check (started as soon as the copy exists).
 
     None means the photo needs its pixels rewritten: it must be turned or downscaled, is not RGB
-    or grey, or has a layout we do not copy. The copy must pass _verify_jpeg before it is used.
+    or grey, or has a layout we do not copy (a check started then is left to end unheeded).
     """
     if img.format not in ("JPEG", "MPO") or img.mode not in ("RGB", "L") or max(img.size) > max_side:
         return None
@@ -261,14 +268,18 @@ def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int) -> CleanImage 
         return None
     stream.seek(0)
     data = _jpeg_without_metadata(stream.read())
-    if data is None or _carries_payload(data):
+    if data is None:
+        return None
+    verify = start_check(partial(_verify_jpeg, data))
+    if _carries_payload(data):
         return None
     with _open(io.BytesIO(data), data[:_SNIFF_BYTES]) as copy:
         if copy.size != img.size or copy.mode != img.mode:
             return None
         width, height = copy.size
-    return CleanImage(data=data, format="JPEG", content_type=_CONTENT_TYPE["JPEG"], width=width, height=height,
-                      sha256=hashlib.sha256(data).hexdigest(), extension=_EXTENSION["JPEG"])
+    image = CleanImage(data=data, format="JPEG", content_type=_CONTENT_TYPE["JPEG"], width=width, height=height,
+                       sha256=hashlib.sha256(data).hexdigest(), extension=_EXTENSION["JPEG"])
+    return image, verify
 
 
 def _verify_jpeg(data: bytes) -> None:

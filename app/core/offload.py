@@ -19,8 +19,16 @@ def in_os_thread(work: Callable[[], T]) -> Callable[[], T]:
     """
     if _gevent_patched():
         import gevent
-        result = gevent.get_hub().threadpool.spawn(work)
-        return result.get
+        # The outcome comes back as a value: gevent's pool prints the traceback of any exception it sees,
+        # on stderr and whether or not wait() is called (a damaged photo's check raises).
+        result = gevent.get_hub().threadpool.spawn(_outcome, work)
+
+        def wait() -> T:
+            value, error = result.get()
+            if error is not None:
+                raise error
+            return value
+        return wait
     global _executor
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="verdant-offload")
@@ -38,3 +46,10 @@ def _gevent_patched() -> bool:
     except ImportError:
         return False
     return monkey.is_module_patched("threading")
+
+
+def _outcome(work: Callable[[], T]) -> tuple[T | None, BaseException | None]:
+    try:
+        return work(), None
+    except BaseException as exc:  # handed to wait(), which raises it in the caller
+        return None, exc

@@ -196,9 +196,9 @@ def clean_photos(upload: Upload, *, max_photos: int) -> CleanPhotos:
     images, checking = [], []
     for photo in photos:
         try:
-            image, check = prepare_image(photo.stream)
+            image, verify = prepare_image(photo.stream, start_check=in_os_thread)
         except ImageRejected as exc:
             raise UploadRejected(exc.status, exc.message) from None
         images.append(image)
-        checking.append(in_os_thread(check))
+        checking.append(verify)
     return CleanPhotos(images, checking)

@@ -190,6 +190,39 @@ def test_deferred_check_passes_a_whole_photo() -> None:
     assert image == clean_image(io.BytesIO(factory.noisy_jpeg()))
 
 
+def test_a_copied_jpegs_check_starts_before_the_rest_of_its_cleaning(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[str] = []
+    real_payload_check = images_module._carries_payload
+
+    def payload_check(data: bytes) -> bool:
+        steps.append("payload check")
+        return real_payload_check(data)
+
+    def start_check(check: Callable[[], None]) -> Callable[[], None]:
+        steps.append("check started")
+        return check
+
+    monkeypatch.setattr(images_module, "_carries_payload", payload_check)
+    image, verify = prepare_image(io.BytesIO(factory.noisy_jpeg()), start_check=start_check)
+    verify()
+    # The decoding check, the longest step, runs beside the payload search, the hashing and the storing.
+    assert steps == ["check started", "payload check"] and image.format == "JPEG"
+
+
+def test_a_check_started_for_a_copy_then_dropped_is_not_the_one_waited_for() -> None:
+    started: list[Callable[[], None]] = []
+
+    def start_check(check: Callable[[], None]) -> Callable[[], None]:
+        started.append(check)
+        return check
+
+    # A payload in the image data: the copy is dropped, and the photo re-encoded from its pixels.
+    image, verify = prepare_image(io.BytesIO(factory.jpeg_with_scan_payload(factory.SCRIPT)),
+                                  start_check=start_check)
+    assert len(started) == 2 and verify is started[-1]
+    assert factory.SCRIPT not in image.data
+
+
 @pytest.mark.parametrize("build", [factory.bomb_png, factory.big_png], ids=_name)
 def test_clean_image_rejects_pixel_bomb_without_decoding(
     build: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch
