@@ -448,6 +448,20 @@ def test_cache_hit_inserts_its_row_once_already_final(app, client, ready):
                              .where(Identification.id == second.id, Identification.health.is_(None))) == 1
 
 
+def test_cache_hit_adds_back_a_species_deleted_since_and_links_it(client, ready):
+    photo = images.jpeg(color=(77, 7, 170))
+    post_upload(client, [photo])
+    first = _only()[0]
+    name = first.suggestions[0].scientific_name
+    db.session.delete(db.session.get(Species, first.suggestions[0].species_id))
+    db.session.commit()
+    response = post_upload(client, [photo], headers={"HX-Request": "true"})
+    assert response.status_code == 200 and name in response.text
+    second = _only()[1]
+    again = db.session.scalars(select(Species).where(Species.scientific_name == name)).one()
+    assert second.from_cache and second.suggestions[0].species_id == again.id
+
+
 def test_sweep_fails_only_identifications_stuck_past_the_limit(app, client, ready):
     post_upload(client, [images.jpeg(color=(1, 2, 3))])
     post_upload(client, [images.jpeg(color=(200, 2, 3))])
