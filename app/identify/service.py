@@ -19,6 +19,7 @@ from typing import Any
 from flask import current_app
 from redis.exceptions import LockError, RedisError
 from sqlalchemy import and_, delete, insert, inspect, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
@@ -746,9 +747,14 @@ def _identify(row: _Row, work: _Work, make_thumbnails: Callable[[], None]) -> No
 
         def on_early_answer(result: ProviderResult) -> None:
             # Another answer is still to come: look up the species named so far meanwhile.
-            if row.loaded is not None:
+            if row.loaded is None:
+                return
+            try:
                 named.update(species_named([s.scientific_name for s in result.suggestions], also_load=_SHOWN))
                 _commit_keeping_state()  # the connection goes back while the job waits
+            except SQLAlchemyError:
+                db.session.rollback()  # they are looked up with the others once the last answer is in
+                named.clear()
 
         calls = _call_providers(row.id, work, while_waiting=while_waiting, on_early_answer=on_early_answer)
         if (ident := row.get()) is not None:

@@ -273,6 +273,22 @@ def test_species_of_the_first_answer_are_looked_up_while_the_other_is_awaited(cl
     assert looked_up and finished - looked_up[0] > 0.3
 
 
+def test_a_database_error_while_the_other_answer_is_awaited_costs_nothing(client, ready, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+    ready.set_mode("plantid", "ok", delay=0.2)
+    calls = []
+
+    def down(names, **kwargs):
+        calls.append(list(names))
+        raise OperationalError("SELECT species", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(service, "species_named", down)
+    post_upload(client, [images.jpeg(color=(42, 142, 42))])
+    ident = _only()[0]
+    # The early lookup failed; the species were looked up with the rest once Plant.id answered.
+    assert calls and ident.status == "completed" and all(s.species_id for s in ident.suggestions)
+
+
 def test_twenty_concurrent_uploads_make_one_call_per_provider(app, live_server, ready):
     ready.set_mode("plantid", "ok", delay=0.3)
     ready.set_mode("plantnet", "ok", delay=0.2)
