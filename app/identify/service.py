@@ -564,7 +564,7 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
             while_waiting()
         for name in providers:
             publish_event(ident_id, "calling", name)
-        for left, future in enumerate(as_completed(futures), start=1 - len(futures)):
+        for answered, future in enumerate(as_completed(futures), start=1):
             name = futures[future]
             try:
                 results.append(future.result())
@@ -576,7 +576,7 @@ def _call_providers(ident_id: uuid.UUID, work: _Work, *, while_waiting: Callable
                 log.exception("provider crashed", extra={"event": "provider_crashed", "provider": name})
                 errors[name] = ProviderError(name, "bad_response", message=repr(exc)[:200])
                 step = "failed"
-            if left:
+            if answered < len(futures):
                 # The last answer's step is not drawn: the end follows at once, and the user waits for it.
                 publish_event(ident_id, step, name)
                 if step == "done" and on_early_answer is not None:
