@@ -1,4 +1,5 @@
 """Fixtures and helpers for the forum tests: a fake discussable subject, threads and replies."""
+import time
 import uuid
 
 import pytest
@@ -54,12 +55,16 @@ def make_thread(category, author, title="Yellow leaves on my monstera", body="He
 
 
 class QueryCounter:
+    """Count the statements an engine runs inside the block; keep each as (monotonic time, SQL, parameters)."""
+
     def __init__(self, engine):
         self.engine = engine
         self.count = 0
+        self.statements = []
 
-    def _on(self, *args):
+    def _on(self, conn, cursor, statement, parameters, context, executemany):
         self.count += 1
+        self.statements.append((time.monotonic(), statement, parameters))
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._on)

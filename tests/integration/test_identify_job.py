@@ -19,6 +19,7 @@ from app.identify.models import Identification
 from app.providers.breaker import CircuitBreaker
 from app.species.models import Species, SpeciesDailyCount
 from tests import image_factory as images
+from tests.forum_helpers import QueryCounter
 from tests.identify_helpers import encode_multipart, post_upload
 
 
@@ -253,22 +254,14 @@ def test_dead_lock_holder_expires_and_next_proceeds(app, client, ready, monkeypa
 
 
 def test_species_of_the_first_answer_are_looked_up_while_the_other_is_awaited(client, ready):
-    from sqlalchemy import event
     ready.set_mode("plantid", "ok", delay=0.4)
-    statements = []
-
-    def record(conn, cursor, statement, params, context, executemany):
-        statements.append((time.monotonic(), statement))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with QueryCounter(db.engine) as queries:
         post_upload(client, [images.jpeg(color=(41, 141, 41))])
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     ident = _only()[0]
     assert ident.status == "completed" and all(s.species_id for s in ident.suggestions)
-    looked_up = [at for at, statement in statements if statement.startswith("SELECT species.")]
-    finished = max(at for at, statement in statements if statement.startswith("INSERT INTO identification_suggestion"))
+    looked_up = [at for at, statement, _ in queries.statements if statement.startswith("SELECT species.")]
+    finished = max(at for at, statement, _ in queries.statements
+                   if statement.startswith("INSERT INTO identification_suggestion"))
     # Pl@ntNet answered at once: its species were read during Plant.id's 0.4 s, not after it.
     assert looked_up and finished - looked_up[0] > 0.3
 
@@ -435,18 +428,10 @@ def test_same_bytes_with_another_organ_are_cleaned_again(client, ready):
 
 
 def test_cache_hit_inserts_its_row_once_already_final(app, client, ready):
-    from sqlalchemy import event
     post_upload(client, [images.jpeg()])
-    statements = []
-
-    def record(conn, cursor, statement, params, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with QueryCounter(db.engine) as queries:
         post_upload(client, [images.jpeg()])
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    statements = [statement for _, statement, _ in queries.statements]
     first, second = _only()
     assert second.status == "completed" and second.from_cache
     assert not [s for s in statements if s.startswith("UPDATE identification ")]

@@ -6,6 +6,7 @@ from app.extensions import db
 from app.species import service
 from app.species.models import Species, SpeciesDailyCount
 from tests.factories import count_identifications
+from tests.forum_helpers import QueryCounter
 
 
 def test_get_or_create_species_normalises_and_reuses(app_ctx):
@@ -43,25 +44,16 @@ def test_species_for_reuses_known_and_adds_missing_in_order(app_ctx):
 
 
 def test_species_for_looks_up_only_the_names_not_loaded_before(app_ctx):
-    from sqlalchemy import event
     lyrata = service.get_or_create_species("Ficus lyrata")
     elastica = service.get_or_create_species("Ficus elastica")
     db.session.commit()
     loaded = service.species_named(["ficus LYRATA Warb.", "Ficus nobody"], also_load=(Species.care_text,))
     assert list(loaded) == ["Ficus lyrata"] and loaded["Ficus lyrata"].id == lyrata.id
-    selects = []
-
-    def record(conn, cursor, statement, params, context, executemany):
-        if statement.startswith("SELECT"):
-            selects.append(params)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with QueryCounter(db.engine) as queries:
         everything = service.species_for([service.SpeciesFacts("Ficus lyrata")], loaded=loaded)
         one_more = service.species_for([service.SpeciesFacts("Ficus lyrata"), service.SpeciesFacts("Ficus elastica")],
                                        loaded=loaded)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    selects = [parameters for _, statement, parameters in queries.statements if statement.startswith("SELECT")]
     assert everything == [loaded["Ficus lyrata"]] and [s.id for s in one_more] == [lyrata.id, elastica.id]
     # One query, for the name not loaded before.
     assert len(selects) == 1 and "Ficus elastica" in str(selects[0]) and "Ficus lyrata" not in str(selects[0])

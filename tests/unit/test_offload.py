@@ -22,14 +22,13 @@ def test_wait_raises_the_work_exception():
 
 
 def test_under_gevent_work_runs_in_gevents_pool_of_real_threads(monkeypatch):
-    gevent = pytest.importorskip("gevent")
+    pytest.importorskip("gevent")
     from app.core import offload
     monkeypatch.setattr(offload, "_gevent_patched", lambda: True)
     wait = in_os_thread(lambda: (threading.get_ident(), threading.current_thread().name))
     ident, name = wait()
     assert ident != threading.get_ident()
     assert not name.startswith("verdant-offload")  # the hub's pool ran it, not the plain executor
-    assert gevent.get_hub().threadpool.size >= 1
 
 
 def test_under_gevent_an_exception_reaches_wait_and_nothing_is_printed(monkeypatch, capfd):
