@@ -11,6 +11,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Return a stored time as timezone-aware UTC: SQLite hands back naive datetimes even for
+    timezone-aware columns."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 class UUIDPk:
     """A UUID primary key: the id users may see in URLs."""
 

@@ -4,7 +4,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flask import current_app, url_for
 from sqlalchemy import func, select, update
@@ -15,7 +15,7 @@ from app.core import messages
 from app.core.images import clean_image
 from app.core.logging import log_event
 from app.core.markdown import find_mentions, render_markdown
-from app.core.models import utcnow
+from app.core.models import as_utc, utcnow
 from app.core import fragments
 from app.core.redis import get_redis
 from app.core.storage import get_storage
@@ -67,11 +67,6 @@ class PostView:
     mine: set[str] = field(default_factory=set)
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def is_moderator(user) -> bool:
     """Tell whether the user may moderate the forum."""
     return bool(user and getattr(user, "is_authenticated", False) and user.has_role("moderator"))
@@ -79,7 +74,7 @@ def is_moderator(user) -> bool:
 
 def is_new_account(user: User) -> bool:
     """Tell whether the account is younger than a day or has no approved post yet."""
-    if utcnow() - _aware(user.created_at) < NEW_ACCOUNT_AGE:
+    if utcnow() - as_utc(user.created_at) < NEW_ACCOUNT_AGE:
         return True
     approved = db.session.scalar(select(Post.id).where(
         Post.author_id == user.id, Post.hidden.is_(False), Post.deleted_at.is_(None)).limit(1))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import wait as wait_all
 from dataclasses import astuple, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -24,7 +24,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import fragments, messages
 from app.core.images import CleanImage, make_thumbnail
-from app.core.models import utcnow
+from app.core.models import as_utc, utcnow
 from app.core.redis import get_queue, get_redis
 from app.core.storage import StorageError, get_storage
 from app.extensions import cache, db
@@ -36,6 +36,7 @@ from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
 from app.providers.http import telling_when_sent
 from app.species.models import Species
+from app.species.enrichment import queue_enrichment, wants_care_text, wants_enrichment
 from app.species.service import SpeciesFacts, add_identification_counts, species_for, species_named
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,11 @@ PAGE_SIZE = 20
 PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
 # How often a failed identification retries on its own while its providers are down.
 AUTO_RETRY_DELAYS = (60, 300)
-# The result shows the top species' care text: loaded with the species, not read again as it is drawn.
-_SHOWN = (Species.care_text,)
+# The result shows the top species' care text, or that it is being written: what that needs of a species
+# is loaded with it, not read again as it is drawn.
+_SHOWN = (Species.care_text, Species.enriched_at, Species.locked_fields)
+# How long a result keeps asking for its top species' care text while enrichment writes it.
+CARE_WAIT = timedelta(minutes=2)
 
 
 class QueueDown(Exception):
@@ -250,23 +254,33 @@ def _final_state(ident: Identification, suggestions: Sequence[IdentificationSugg
     """Return what the progress region shows of a finished identification, for its last event.
 
     A failure shows its message only. A result shows the suggestions just stored (the row's collection
-    may be unloaded) and, of their species, the top one's care text when it was loaded.
+    may be unloaded) and, of their species, what the top one's care section needs (_SHOWN) when loaded.
     """
     if ident.status == "failed":
         return {"status": ident.status, "error": ident.error}
 
-    def care_text(found: Species | None) -> Any:
-        return None if found is None or "care_text" in inspect(found).unloaded else found.care_text
+    def shown(found: Species | None) -> dict[str, Any]:
+        unloaded = inspect(found).unloaded if found is not None else ()
+        values = {column.key: None if found is None or column.key in unloaded else getattr(found, column.key)
+                  for column in _SHOWN}
+        if values["enriched_at"] is not None:
+            values["enriched_at"] = as_utc(values["enriched_at"]).isoformat()
+        return values
 
     return {"status": ident.status, "error": ident.error, "partial": bool(ident.partial),
             "result": ident.result, "health": ident.health, "wants_health": bool(ident.wants_health),
             "from_cache": bool(ident.from_cache), "confidence": ident.confidence,
             "providers": list(ident.providers or []),
+            "finished_at": as_utc(ident.finished_at).isoformat() if ident.finished_at else None,
             "suggestions": [{"rank": s.rank, "scientific_name": s.scientific_name, "confidence": s.confidence,
                              "providers": list(s.providers),
                              "species_id": str(s.species.id) if s.species is not None else None,
-                             "care_text": care_text(s.species) if s.rank == 1 else None}
+                             **(shown(s.species) if s.rank == 1 else {"care_text": None})}
                             for s in suggestions]}
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _finished(ident_id: uuid.UUID, state: dict[str, Any]) -> Identification:
@@ -277,11 +291,13 @@ def _finished(ident_id: uuid.UUID, state: dict[str, Any]) -> Identification:
                            partial=bool(state.get("partial")), result=state.get("result"),
                            health=state.get("health"), wants_health=bool(state.get("wants_health")),
                            from_cache=bool(state.get("from_cache")), confidence=state.get("confidence"),
-                           providers=list(state.get("providers") or []))
+                           providers=list(state.get("providers") or []), finished_at=_when(state.get("finished_at")))
     ident.suggestions = [IdentificationSuggestion(
         rank=s["rank"], scientific_name=s["scientific_name"], confidence=s["confidence"], providers=s["providers"],
         species_id=uuid.UUID(s["species_id"]) if s["species_id"] else None,
-        species=Species(id=uuid.UUID(s["species_id"]), care_text=s["care_text"]) if s["species_id"] else None)
+        species=Species(id=uuid.UUID(s["species_id"]), care_text=s["care_text"],
+                        enriched_at=_when(s.get("enriched_at")), locked_fields=s.get("locked_fields") or [])
+        if s["species_id"] else None)
         for s in state.get("suggestions", [])]
     return ident
 
@@ -307,6 +323,17 @@ def from_event(ident_id: uuid.UUID, data: str | bytes) -> InFlight | Identificat
     if event not in IN_FLIGHT_EVENTS or (event == "failed" and not provider):
         return None
     return InFlight(ident_id, "queued" if event == "queued" else "running", tuple(configured_providers()))
+
+
+def care_pending(ident: Identification) -> bool:
+    """Tell whether the top species' care text may still arrive for this result: its identification
+    finished less than CARE_WAIT ago, queued enrichment then, and none has run since."""
+    top = ident.suggestions[0].species if ident.is_final and ident.suggestions else None
+    if top is None or ident.finished_at is None:
+        return False
+    finished, config = as_utc(ident.finished_at), current_app.config
+    return (utcnow() - finished < CARE_WAIT and wants_care_text(top, config)
+            and wants_enrichment(top, config, finished))
 
 
 def provider_steps(ident: Identification | InFlight) -> list[tuple[str, str]]:
@@ -857,7 +884,7 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
         publish_event(ident.id, "completed", final=_final_state(ident, suggestions))
     IDENTIFICATIONS.labels(ident.status).inc()
     if species and species[0] is not None:
-        _enqueue_enrichment(species[0].id)
+        _enqueue_enrichment(species[0])
 
 
 def _insert_new(ident: Identification) -> None:
@@ -892,13 +919,12 @@ def _fail(ident: Identification, message: str) -> None:
     publish_event(ident.id, "failed", final=_final_state(ident))
 
 
-def _enqueue_enrichment(species_id: uuid.UUID) -> None:
-    from app.identify.jobs import enrich_species_job
-    config = current_app.config
-    if not (setting(config, "TREFLE_API_KEY") or setting(config, "OPENAI_API_KEY")):
+def _enqueue_enrichment(species: Species) -> None:
+    """Queue enrichment of the top species unless it could add nothing (done already, or tried moments ago)."""
+    if not wants_enrichment(species, current_app.config, utcnow()):
         return
     try:
-        get_queue("slow").enqueue(enrich_species_job, str(species_id), job_timeout=120, result_ttl=600)
+        queue_enrichment(species.id)
     except RedisError:
         log.warning("enrichment not queued", extra={"event": "enrichment_lost"})
     except Exception:
@@ -952,9 +978,7 @@ def count_finished_identifications(batch: int = COUNT_BATCH, max_batches: int = 
 def _is_stuck(status: str, updated: datetime) -> bool:
     if status in FINAL_STATUSES:
         return False
-    if updated.tzinfo is None:
-        updated = updated.replace(tzinfo=timezone.utc)
-    return utcnow() - updated >= timedelta(seconds=current_app.config["IDENTIFY_STUCK_SECONDS"])
+    return utcnow() - as_utc(updated) >= timedelta(seconds=current_app.config["IDENTIFY_STUCK_SECONDS"])
 
 
 def sweep_if_stuck(ident: Identification) -> bool:
@@ -1020,11 +1044,11 @@ def get_visible(ident_id: uuid.UUID, user_id: uuid.UUID | None, session_key: str
 
 def _current(ident_id: uuid.UUID) -> Identification | None:
     # One round trip: a handful of photos times five suggestions is a small join. Of a species, the
-    # result shows only its care text.
+    # result shows only its care text (_SHOWN).
     query = (select(Identification).where(Identification.id == ident_id)
              .options(joinedload(Identification.images),
                       joinedload(Identification.suggestions).joinedload(IdentificationSuggestion.species)
-                      .load_only(Species.care_text))
+                      .load_only(*_SHOWN))
              .execution_options(populate_existing=True))
     return db.session.scalars(query).unique().one_or_none()
 
@@ -1070,8 +1094,7 @@ class HistoryPage:
 
 
 def _cursor(ident: Identification) -> str:
-    created = ident.created_at if ident.created_at.tzinfo else ident.created_at.replace(tzinfo=timezone.utc)
-    return f"{created.isoformat()}_{ident.id}"
+    return f"{as_utc(ident.created_at).isoformat()}_{ident.id}"
 
 
 def _parse_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:

@@ -255,6 +255,14 @@ def _send_state(ws, ident_id) -> tuple[bool, service.ProgressMark | None]:
     return final, mark
 
 
+@bp.get("/identifications/<uuid:ident_id>/care")
+def care(ident_id):
+    ident = _visible_or_404(ident_id, current=True)
+    body = render_template("identify/_care.html", ident=ident)
+    # 286 tells htmx to stop asking: the care text is here, or will not come now.
+    return body, 200 if service.care_pending(ident) else 286
+
+
 @bp.post("/identifications/<uuid:ident_id>/retry")
 def retry(ident_id):
     ident = _visible_or_404(ident_id, allow_public=False)
@@ -319,6 +327,8 @@ def register(app) -> None:
     register_bench_seeder(app, "identify", service.seed_bench_identifications)
     # Species pages show shared photos without importing this domain.
     app.jinja_env.globals["species_photos"] = service.public_photos
+    # Drawn wherever a result is: its page, its polled region, its socket.
+    app.jinja_env.globals["care_pending"] = service.care_pending
     # Reading a stuck identification sweeps it too; this catches the ones nobody is looking at.
     register_periodic_job(app, "identify-sweep", service.sweep_stuck_identifications,
                           app.config["IDENTIFY_SWEEP_SECONDS"])

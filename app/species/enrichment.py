@@ -2,15 +2,16 @@
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 
-from app.core.models import utcnow
+from app.core.models import as_utc, utcnow
 from app.core.redis import get_queue, get_redis
 from app.extensions import db
-from app.providers.base import ProviderError
+from app.providers.base import ProviderError, setting
 from app.providers.openai_care import OpenAICareClient
 from app.providers.trefle import TrefleClient
 from app.species.models import Species, SpeciesCommonName, SpeciesImage
@@ -18,6 +19,31 @@ from app.species.models import Species, SpeciesCommonName, SpeciesImage
 log = logging.getLogger(__name__)
 CACHE_TTL = 7 * 24 * 3600
 NOT_FOUND = {"_not_found": True}
+# A species whose care text could not be written is asked for it again after this long, not at each
+# identification of it.
+CARE_RETRY_AFTER = timedelta(minutes=15)
+
+
+def enrichment_configured(config: Mapping[str, Any]) -> bool:
+    """Tell whether a provider that enriches species (Trefle, OpenAI) has a key."""
+    return bool(setting(config, "TREFLE_API_KEY") or setting(config, "OPENAI_API_KEY"))
+
+
+def wants_care_text(species: Species, config: Mapping[str, Any]) -> bool:
+    """Tell whether OpenAI could write this species' care text: it has none, an editor has not locked it,
+    and OpenAI has a key."""
+    return (not species.care_text and not species.is_locked("care_text")
+            and bool(setting(config, "OPENAI_API_KEY")))
+
+
+def wants_enrichment(species: Species, config: Mapping[str, Any], now: datetime) -> bool:
+    """Tell whether enriching a species now could add to it: it never was, or its care text is still
+    missing and was last asked for at least CARE_RETRY_AFTER ago."""
+    if not enrichment_configured(config):
+        return False
+    if species.enriched_at is None:
+        return True
+    return wants_care_text(species, config) and as_utc(species.enriched_at) <= now - CARE_RETRY_AFTER
 
 
 def _cached(key: str, fetch: Callable[[], Any], refresh: bool) -> Any:
@@ -70,13 +96,14 @@ def enrich_species(species_id: uuid.UUID, *, refresh: bool = False) -> Species |
         return None
     config, redis, name = current_app.config, get_redis(), species.scientific_name
     changed: list[str] = []
-    try:
-        with TrefleClient.from_settings(config, redis) as trefle:
-            data = _cached(f"verdant:enrich:trefle:{name}", lambda: trefle.species_by_name(name), refresh)
-    except ProviderError as exc:
-        log.warning("trefle enrichment failed", extra={"event": "species_enrich", "provider": "trefle",
-                                                       "outcome": exc.kind, "species": name})
-        data = None
+    data = None
+    if setting(config, "TREFLE_API_KEY"):
+        try:
+            with TrefleClient.from_settings(config, redis) as trefle:
+                data = _cached(f"verdant:enrich:trefle:{name}", lambda: trefle.species_by_name(name), refresh)
+        except ProviderError as exc:
+            log.warning("trefle enrichment failed", extra={"event": "species_enrich", "provider": "trefle",
+                                                           "outcome": exc.kind, "species": name})
     if data and data != NOT_FOUND:
         for field, value in trefle_fields(data).items():
             if not species.is_locked(field) and not _empty(value) and _empty(getattr(species, field)):
@@ -92,7 +119,8 @@ def enrich_species(species_id: uuid.UUID, *, refresh: bool = False) -> Species |
         if not species.images and data.get("image_url"):
             species.images.append(SpeciesImage(url=data["image_url"], source="trefle",
                                                attribution="Trefle", license=None))
-    if not species.is_locked("care_text") and (refresh or not species.care_text):
+    if (setting(config, "OPENAI_API_KEY") and not species.is_locked("care_text")
+            and (refresh or not species.care_text)):
         try:
             with OpenAICareClient.from_settings(config, redis) as openai:
                 care = _cached(f"verdant:enrich:care:{name}",

@@ -1,5 +1,6 @@
 """On a phone, with and without JavaScript: choose a photo, upload it, and the result appears by itself."""
 import threading
+import uuid
 
 import pytest
 from rq import Queue
@@ -27,6 +28,14 @@ def queued_only(app, monkeypatch):
     """Queue jobs without running them, so the test decides when the identification finishes."""
     redis = app.extensions["redis"]
     monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
+
+
+def _upload(page, live_server, photo):
+    """Choose a photo from the library on the identify page, send it, and wait for its result page."""
+    page.goto(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.get_by_role("button", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identifications/*")
 
 
 def _finish_job(app):
@@ -70,10 +79,7 @@ def test_photo_seen_before_shows_its_result_at_once(page, live_server, app, app_
                                                     queued_only, tmp_path):
     photo = tmp_path / "again.jpg"
     photo.write_bytes(images.jpeg(1200, 900, color=(30, 90, 30)))
-    page.goto(f"{live_server}/identify")
-    page.set_input_files("#photo-library", str(photo))
-    page.get_by_role("button", name="Identify").click()
-    page.wait_for_url(f"{live_server}/identifications/*")
+    _upload(page, live_server, photo)
     _finish_job(app)
     page.goto(f"{live_server}/identify")
     page.set_input_files("#photo-library", str(photo))
@@ -107,10 +113,7 @@ def test_progress_stops_polling_once_the_socket_is_open(page, live_server, app, 
     page.on("request", lambda request: polls.append(request.url) if request.url.endswith("/progress") else None)
     sockets = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
-    page.goto(f"{live_server}/identify")
-    page.set_input_files("#photo-library", str(photo))
-    page.get_by_role("button", name="Identify").click()
-    page.wait_for_url(f"{live_server}/identifications/*")
+    _upload(page, live_server, photo)
     # The socket's first state replaces the region with one that no longer polls.
     # (A selector wait: wait_for_function polls by evaluating strings, which the page's CSP forbids.)
     page.locator('.identify-progress[hx-trigger="every 1s"]').wait_for(state="detached", timeout=10_000)
@@ -119,3 +122,28 @@ def test_progress_stops_polling_once_the_socket_is_open(page, live_server, app, 
     page.wait_for_timeout(2500)
     assert polls == []
     assert page.locator(".identify-progress").get_attribute("data-status") == "queued"
+
+
+def test_care_notes_appear_when_enrichment_has_written_them(page, live_server, app, app_ctx, fake_providers,
+                                                            queued_only, tmp_path):
+    from app.species.enrichment import enrich_species
+    photo = tmp_path / "calathea.jpg"
+    photo.write_bytes(images.jpeg(1200, 900, color=(60, 100, 30)))
+    _upload(page, live_server, photo)
+    _finish_job(app)
+    page.wait_for_selector('.identify-progress[data-status="completed"]', timeout=15_000)
+    care = page.locator(".care")
+    assert "being written" in care.inner_text()
+    if not page.js_enabled:
+        assert "Reload this page" in page.content()
+    [job] = app.extensions["queues"]["slow"].jobs
+    with app.app_context():
+        overview = enrich_species(uuid.UUID(job.args[0])).care_text["overview"]
+        db.session.remove()
+    if page.js_enabled:
+        page.evaluate("window.notReloaded = true")
+        page.get_by_text(overview).wait_for(timeout=10_000)  # asked for again, without a reload
+        assert page.evaluate("window.notReloaded === true")
+    else:
+        page.reload()
+    assert "How to care for" in care.inner_text() and overview in care.inner_text()

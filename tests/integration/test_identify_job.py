@@ -372,13 +372,30 @@ def test_enrichment_fills_care_text_for_the_top_species(client, ready):
     assert ready.hits("openai") == 1
 
 
-def test_enrichment_keeps_locked_fields(client, ready, app):
-    from app.identify.jobs import enrich_species_job
-    species = Species(scientific_name="Monstera deliciosa", slug="monstera-deliciosa", locked_fields=["care_text"])
-    db.session.add(species)
+def test_enrichment_is_queued_only_while_it_can_add_something(app, client, ready, monkeypatch):
+    from rq import Queue
+    redis = app.extensions["redis"]
+    monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
+    slow = app.extensions["queues"]["slow"]
+    photo = images.jpeg(color=(140, 30, 200))
+    post_upload(client, [photo])
+    service.run_identification(_only()[0].id)
+    top = db.session.get(Species, _only()[0].suggestions[0].species_id)
+    assert [job.args for job in slow.jobs] == [(str(top.id), False)]  # never enriched
+    slow.empty()
+    top.enriched_at, top.care_text = utcnow(), {"overview": "Bright, indirect light."}
     db.session.commit()
-    enrich_species_job(str(species.id))
-    assert species.care_text is None
+    post_upload(client, [photo])  # the cache answers: same top species, enriched
+    assert slow.count == 0
+    top.care_text = None  # its care text failed a moment ago: not asked again at once
+    db.session.commit()
+    post_upload(client, [photo])
+    assert slow.count == 0
+    top.enriched_at = utcnow() - timedelta(minutes=16)  # ... but again after a while
+    db.session.commit()
+    post_upload(client, [photo])
+    assert [job.args for job in slow.jobs] == [(str(top.id), False)]
+    assert len(_only()) == 4 and all(i.status == "completed" for i in _only())
 
 
 def test_same_bytes_again_skip_cleaning_and_share_the_stored_photo(app, client, ready, monkeypatch):

@@ -201,3 +201,75 @@ def test_nav_has_identify_link(client, app_ctx):
 
 def test_fake_providers_command_is_registered(app):
     assert "fake-providers" in app.cli.commands
+
+
+@pytest.fixture
+def queued_only(app, monkeypatch):
+    """Queue jobs without running them: the test runs the identification, then (or not) the enrichment."""
+    from rq import Queue
+    redis = app.extensions["redis"]
+    monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
+    return app.extensions["queues"]
+
+
+def _identified(client):
+    from app.identify import service
+    post_upload(client, [images.jpeg(color=(20, 140, 70))])
+    service.run_identification(_ident().id)
+    ident = _ident()
+    db.session.refresh(ident)
+    return ident
+
+
+def _care_of(client, ident):
+    return client.get(f"/identifications/{ident.id}/care")
+
+
+def test_care_notes_being_written_are_asked_for_until_they_arrive(client, ready, queued_only):
+    from app.species import service as species_service
+    ident = _identified(client)
+    name = ident.suggestions[0].scientific_name
+    page = client.get(f"/identifications/{ident.id}").text
+    care_url = f"/identifications/{ident.id}/care"
+    assert f'hx-get="{care_url}"' in page and "being written" in page
+    waiting = _care_of(client, ident)
+    assert waiting.status_code == 200 and f'hx-get="{care_url}"' in waiting.text and name in waiting.text
+    [job] = queued_only["slow"].jobs
+    species_service.enrich_species(uuid.UUID(job.args[0]))
+    done = _care_of(client, ident)
+    care = ident.suggestions[0].species.care_text
+    assert done.status_code == 286 and "hx-get" not in done.text
+    assert f"How to care for <em>{name}</em>" in done.text and care["overview"] in done.text
+    page = client.get(f"/identifications/{ident.id}").text
+    assert care["overview"] in page and care_url not in page
+
+
+def test_care_stops_being_asked_for_when_enrichment_wrote_none(client, ready, queued_only):
+    from app.species import service as species_service
+    ident = _identified(client)
+    ready.set_mode("openai", "500")
+    [job] = queued_only["slow"].jobs
+    species_service.enrich_species(uuid.UUID(job.args[0]))
+    answer = _care_of(client, ident)
+    assert answer.status_code == 286
+    assert "hx-get" not in answer.text and "being written" not in answer.text and " hidden>" in answer.text
+
+
+def test_care_is_not_awaited_long_after_the_result_or_without_openai(app, client, ready, queued_only, monkeypatch):
+    ident = _identified(client)
+    ident.finished_at = utcnow() - timedelta(minutes=3)
+    db.session.commit()
+    assert _care_of(client, ident).status_code == 286
+    assert "/care" not in client.get(f"/identifications/{ident.id}").text
+    ident.finished_at = utcnow()
+    db.session.commit()
+    assert _care_of(client, ident).status_code == 200
+    monkeypatch.setitem(app.config, "OPENAI_API_KEY", "")
+    assert _care_of(client, ident).status_code == 286
+    assert "/care" not in client.get(f"/identifications/{ident.id}").text
+
+
+def test_care_of_someone_elses_identification_is_404(app, client, ready, queued_only):
+    ident = _identified(client)
+    assert app.test_client().get(f"/identifications/{ident.id}/care").status_code == 404
+    assert client.get(f"/identifications/{uuid.uuid4()}/care").status_code == 404

@@ -295,6 +295,23 @@ def test_the_end_an_event_carries_draws_what_the_row_draws(app, client, ready, d
         assert ident.suggestions[0].scientific_name in from_event and "Bright, indirect light." in from_event
 
 
+def test_the_end_an_event_carries_draws_care_notes_being_written_as_the_row_does(app, client, ready, monkeypatch):
+    from rq import Queue
+
+    from app.identify import views
+    from tests.identify_helpers import post_upload
+    redis = app.extensions["redis"]
+    monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
+    post_upload(client, [images.jpeg(color=(90, 12, 40))])
+    ident = db.session.scalars(select(Identification)).one()
+    data = _rerun_for_its_last_event(app, ident)
+    with app.test_request_context():
+        from_event = views._socket_fragment(service.from_event(ident.id, data))
+        from_row = views._socket_fragment(service.get_visible(ident.id, None, ident.session_key, current=True))
+    assert from_event == from_row
+    assert "being written" in from_event and f"/identifications/{ident.id}/care" in from_event
+
+
 def test_socket_state_replaces_polling_with_a_fetch_on_close(app, live_server, ready):
     session = requests.Session()
     ident_id = _queued_upload(app, live_server, session)
