@@ -222,6 +222,17 @@ def zero_padded_jpeg() -> bytes:
     return data[:middle] + bytes(2000) + data[middle + 2000:]
 
 
+def zeroed_scan_parameters_jpeg(base: bytes | None = None) -> bytes:
+    """Return a baseline JPEG whose scan headers give 0 for every spectral and approximation parameter,
+    as some encoders write them: libjpeg warns ("Invalid SOS parameters for sequential JPEG") and
+    decodes it as usual, since a sequential scan has only one meaning."""
+    data = bytearray(base or noisy_jpeg())
+    pos = data.index(b"\xff\xda")
+    (length,) = struct.unpack_from(">H", data, pos + 2)
+    data[pos + 2 + length - 3:pos + 2 + length] = b"\x00\x00\x00"
+    return bytes(data)
+
+
 def polyglot() -> bytes:
     """Return a valid JPEG followed by a script and a ZIP end-of-central-directory record."""
     return jpeg() + SCRIPT + ZIP_EOCD

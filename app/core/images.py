@@ -63,6 +63,11 @@ _SNIFF_BYTES = 16
 _JPEG_KEPT = frozenset({*range(0xC0, 0xD0)} - {0xC8}) | {0xDB, 0xDD}
 _JPEG_APP14 = 0xEE
 _JPEG_SCAN = 0xDA
+# Baseline and extended sequential Huffman frames (SOF0, SOF1): a scan of theirs has one meaning, whatever
+# its spectral selection and successive approximation bytes say, so the copy writes them as the standard
+# requires (0, 63, 0). Some encoders write zeros there; libjpeg warns and decodes as usual.
+_JPEG_SEQUENTIAL = frozenset({0xC0, 0xC1})
+_SEQUENTIAL_SCAN_PARAMETERS = b"\x00\x3f\x00"
 _JPEG_EOI = b"\xff\xd9"
 # In entropy-coded data a 0xFF is followed by a stuffed 0x00 or a restart marker; anything else ends it.
 _JPEG_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
@@ -323,13 +328,15 @@ def _jpeg_without_metadata(data: bytes) -> bytes | None:
     """Rebuild a JPEG from the segments its decoder needs, or return None for a layout we do not copy.
 
     Kept: frame header, tables, restart interval, Adobe's colour-transform marker, and each scan with
-    its entropy-coded data. Dropped: every other APPn segment (JFIF, EXIF with its GPS and thumbnail,
-    XMP, ICC, MPF), comments, and whatever follows the end-of-image marker (MPO frames, appended files).
+    its entropy-coded data (a sequential scan's header with its standard parameters). Dropped: every
+    other APPn segment (JFIF, EXIF with its GPS and thumbnail, XMP, ICC, MPF), comments, and whatever
+    follows the end-of-image marker (MPO frames, appended files).
     """
     if not data.startswith(b"\xff\xd8"):
         return None
     parts = [b"\xff\xd8"]
     pos, end = 2, len(data)
+    sequential = False
     while pos + 1 < end:
         if data[pos] != 0xFF:
             return None
@@ -350,7 +357,10 @@ def _jpeg_without_metadata(data: bytes) -> bytes | None:
             scan_end = _JPEG_SCAN_END.search(data, segment_end)
             if scan_end is None:
                 return None
-            parts.append(data[pos:scan_end.start()])
+            header = data[pos:segment_end]
+            if sequential and length > 6 and header[-3:] != _SEQUENTIAL_SCAN_PARAMETERS:
+                header = header[:-3] + _SEQUENTIAL_SCAN_PARAMETERS
+            parts.append(header + data[segment_end:scan_end.start()])
             pos = scan_end.start()
             continue
         if marker == _JPEG_APP14 and data[pos + 4:pos + 9] == b"Adobe":
@@ -360,6 +370,7 @@ def _jpeg_without_metadata(data: bytes) -> bytes | None:
             parts.append(data[pos:segment_end])
         elif marker in _JPEG_KEPT:
             parts.append(data[pos:segment_end])
+            sequential = sequential or marker in _JPEG_SEQUENTIAL
         elif not (0xE0 <= marker <= 0xEF or marker == 0xFE):
             return None
         pos = segment_end

@@ -170,6 +170,20 @@ def test_scan_data_libjpeg_only_warns_about_is_refused(build: Callable[[], bytes
         clean_image(io.BytesIO(data))
 
 
+@pytest.mark.parametrize("orientation", [pytest.param(1, id="copied"), pytest.param(6, id="turned")])
+def test_a_baseline_jpeg_with_zeroed_scan_parameters_is_accepted(orientation: int) -> None:
+    original = factory.noisy_jpeg(orientation=orientation)
+    quirky = factory.zeroed_scan_parameters_jpeg(original)
+
+    result = _clean(quirky)
+
+    assert (result.width, result.height) == ((800, 600) if orientation == 1 else (600, 800))
+    if orientation == 1:  # the copy's image data decodes to the original's pixels
+        assert _reopen(result.data).tobytes() == _reopen(original).tobytes()
+    with pytest.raises(ImageRejected):  # still checked strictly: damage after the quirk is found
+        _clean(factory.cut_short_jpeg(quirky))
+
+
 def test_a_jpeg_layout_simplejpeg_cannot_read_is_checked_by_pillow() -> None:
     # TurboJPEG's API reads no CMYK photo with subsampled channels; Pillow opens it.
     buffer = io.BytesIO()
