@@ -105,6 +105,12 @@ class FakeServer:
         return {k: v for provider, server in self.servers.items()
                 for k, v in settings_for(server.url).items() if k.startswith(provider.upper())}
 
+    def enrichment_settings(self) -> dict[str, str]:
+        """Trefle and OpenAI, answered at once by the Plant.id process: for a run whose identifications
+        queue enrichment jobs too, as a site with those keys does."""
+        return {k: v for k, v in settings_for(self.servers["plantid"].url).items()
+                if k.startswith(("TREFLE", "OPENAI"))}
+
     def set_mode(self, provider: str, mode: str, delay: float) -> None:
         requests.post(f"{self.servers[provider].url}/_control",
                       json={"provider": provider, "mode": mode, "delay": delay}, timeout=5).raise_for_status()

@@ -9,7 +9,7 @@ every sample between the two sides, so drift hits both alike. It reports each si
 checkout with itself gave paired medians of -1.3 and +4.0 ms with 20 samples, +1.8 and -0.1 ms with 40:
 use 40 or more, and read less than ~2 ms as noise.
 
-Usage: python bench/identify_compare.py BASE [--samples 40] [--json]
+Usage: python bench/identify_compare.py BASE [--samples 40] [--enrichment] [--json]
   BASE: a git revision (checked out in a temporary worktree, removed afterwards) or a directory.
 Both sides run with this interpreter, so with this checkout's installed packages.
 Only 127.0.0.1 is contacted; every loop is bounded in count and time.
@@ -35,13 +35,15 @@ SIDES = (("base", "verdant_compare_base", 11), ("head", "verdant_compare_head", 
 class Stack:
     """One side: its database and Redis db made fresh, seeded, then gunicorn and an RQ worker."""
 
-    def __init__(self, root: Path, database: str, redis_db: int, fake: identify.FakeServer) -> None:
+    def __init__(self, root: Path, database: str, redis_db: int, fake: identify.FakeServer,
+                 enrichment: bool = False) -> None:
         redis_url = f"redis://127.0.0.1:6379/{redis_db}"
         self.dirs = [tempfile.mkdtemp(prefix="verdant-compare-"), tempfile.mkdtemp(prefix="verdant-compare-")]
         self.env = {**pages.bench_env(pages.reset_database(database), self.dirs[0]), **fake.settings,
                     "MEDIA_ROOT": self.dirs[1], "REDIS_URL": redis_url,
                     "GUNICORN_WORKER_CLASS": "gevent", "WEB_CONCURRENCY": "2",
-                    "IDENTIFY_ANON_RATE_LIMIT": "100000 per minute", "UPLOAD_QUOTA": "100000"}
+                    "IDENTIFY_ANON_RATE_LIMIT": "100000 per minute", "UPLOAD_QUOTA": "100000",
+                    **(fake.enrichment_settings() if enrichment else {})}
         self.procs: list[subprocess.Popen] = []
         pages.prepare(self.env, root)
         port = pages.free_port()
@@ -106,6 +108,8 @@ def main(argv=None) -> int:
     parser.add_argument("base", help="git revision or directory to compare this checkout with")
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--enrichment", action="store_true",
+                        help="give both sides Trefle and OpenAI keys (fakes), so results queue enrichment jobs")
     args = parser.parse_args(argv)
 
     base_root, temporary = checkout(args.base)
@@ -115,7 +119,7 @@ def main(argv=None) -> int:
     stacks: dict[str, Stack] = {}
     try:
         for (name, database, redis_db), root in zip(SIDES, (base_root, ROOT), strict=True):
-            stacks[name] = Stack(root, database, redis_db, fake)
+            stacks[name] = Stack(root, database, redis_db, fake, enrichment=args.enrichment)
         visitors = {name: identify.Visitor(stack.base) for name, stack in stacks.items()}
         for visitor in visitors.values():  # warm connections, clients and the fakes' sessions
             for seed in (1, 2, 3):
@@ -136,7 +140,7 @@ def main(argv=None) -> int:
 
     miss_diff = [h - b for b, h in zip(overhead["base"], overhead["head"], strict=True)]
     hit_diff = [h - b for b, h in zip(hits["base"], hits["head"], strict=True)]
-    result = {"base": args.base, "samples": args.samples}
+    result = {"base": args.base, "samples": args.samples, "enrichment": args.enrichment}
     for name in stacks:
         result[f"{name}_overhead_p50_ms"] = identify.percentile(overhead[name], 50)
         result[f"{name}_overhead_p95_ms"] = identify.percentile(overhead[name], 95)
