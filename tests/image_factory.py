@@ -222,6 +222,14 @@ def zero_padded_jpeg() -> bytes:
     return data[:middle] + bytes(2000) + data[middle + 2000:]
 
 
+def end_padded_jpeg(base: bytes | None = None, padding: bytes = b"\x12\x34") -> bytes:
+    """Return a whole JPEG with a few bytes between its last scan's data and its end-of-image marker, as
+    some cameras write it: libjpeg warns ("N extraneous bytes before marker 0xd9") once every block is decoded."""
+    data = base or noisy_jpeg()
+    assert data.endswith(b"\xff\xd9")
+    return data[:-2] + padding + b"\xff\xd9"
+
+
 def zeroed_scan_parameters_jpeg(base: bytes | None = None) -> bytes:
     """Return a baseline JPEG whose scan headers give 0 for every spectral and approximation parameter,
     as some encoders write them: libjpeg warns ("Invalid SOS parameters for sequential JPEG") and

@@ -184,6 +184,20 @@ def test_a_baseline_jpeg_with_zeroed_scan_parameters_is_accepted(orientation: in
         _clean(factory.cut_short_jpeg(quirky))
 
 
+@pytest.mark.parametrize("orientation", [pytest.param(1, id="copied"), pytest.param(6, id="turned")])
+def test_a_jpeg_padded_by_a_few_bytes_before_its_end_is_accepted(orientation: int) -> None:
+    original = factory.noisy_jpeg(orientation=orientation)
+
+    result = _clean(factory.end_padded_jpeg(original))
+
+    assert (result.width, result.height) == ((800, 600) if orientation == 1 else (600, 800))
+    if orientation == 1:
+        assert _reopen(result.data).tobytes() == _reopen(original).tobytes()
+    # Damaged scan data leaves many bytes unread before the end: still refused (zero-padded: 1,803).
+    with pytest.raises(ImageRejected):
+        _clean(factory.end_padded_jpeg(original, bytes(range(1, 40))))
+
+
 def test_a_jpeg_layout_simplejpeg_cannot_read_is_checked_by_pillow() -> None:
     # TurboJPEG's API reads no CMYK photo with subsampled channels; Pillow opens it.
     buffer = io.BytesIO()
