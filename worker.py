@@ -1,8 +1,8 @@
 """Run an RQ worker, with RQ's scheduler: `python worker.py [queue ...]` (default: fast and slow).
 
-One worker serves both queues, fast first; but a slow job it has started (an enrichment, an email)
-makes an identification that arrives meanwhile wait for it. Where that matters, run
-`python worker.py fast` beside `python worker.py slow`.
+One worker serves both queues, fast first; but a slow job it has started (an enrichment waiting on
+OpenAI, an email) makes an identification that arrives meanwhile wait for it. So the Procfile runs
+`python worker.py fast` beside `python worker.py slow`; each runs the scheduler of its own queues.
 """
 import gc
 import sys

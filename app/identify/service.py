@@ -35,8 +35,8 @@ from app.identify.uploads import CleanPhotos
 from app.providers import fakes
 from app.providers.base import ImageInput, ProviderError, ProviderResult, build_providers, setting
 from app.providers.http import telling_when_sent
-from app.species.models import Species
 from app.species.enrichment import queue_enrichment, wants_care_text, wants_enrichment
+from app.species.models import Species
 from app.species.service import SpeciesFacts, add_identification_counts, species_for, species_named
 
 log = logging.getLogger(__name__)

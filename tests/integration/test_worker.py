@@ -166,3 +166,38 @@ def test_worker_command_freezes_the_loaded_app_before_working(monkeypatch):
     finally:
         gc.unfreeze()
     assert frozen and frozen[0] > 1000
+
+
+@pytest.mark.integration
+def test_procfile_workers_run_an_identification_job_while_a_slow_job_runs(app):
+    """A slow job (an enrichment waiting on OpenAI, an email) must not hold up identifications: the
+    Procfile's workers serve the fast queue apart from the slow one."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("needs TEST_REDIS_URL (real Redis); CI sets it")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "Procfile")) as procfile:
+        commands = [line.split(":", 1)[1].split() for line in procfile if "worker.py" in line]
+    redis = app.extensions["redis"]
+    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test",
+           "REDIS_URL": url, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]}
+    workers = [subprocess.Popen([sys.executable, *command[1:]], cwd=root, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for command in commands]
+    try:
+        slow = Queue("slow", connection=redis).enqueue(time.sleep, 8)
+        deadline = time.time() + 20
+        while slow.get_status(refresh=True) != "started" and time.time() < deadline:
+            time.sleep(0.05)
+        assert slow.get_status() == "started"
+        fast = Queue("fast", connection=redis).enqueue(heartbeat)
+        deadline = time.time() + 5
+        while not fast.is_finished and time.time() < deadline:
+            time.sleep(0.05)
+            fast.refresh()
+        assert fast.is_finished, fast.get_status()
+        assert slow.get_status(refresh=True) == "started"  # still sleeping: it did not hold the fast job up
+    finally:
+        for worker in workers:
+            worker.terminate()
+        outputs = [worker.communicate(timeout=20)[0] for worker in workers]
+    assert all(worker.returncode in (0, -15) for worker in workers), outputs
