@@ -30,10 +30,15 @@ def queued_only(app, monkeypatch):
     monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
 
 
-def _upload(page, live_server, photo):
-    """Choose a photo from the library on the identify page, send it, and wait for its result page."""
+def _upload(page, live_server, photo, *, mark_page=False):
+    """Choose a photo from the library on the identify page, send it, and wait for its result page.
+
+    mark_page sets window.notReloaded on the upload page, so the caller can tell whether the result
+    replaced it in place."""
     page.goto(f"{live_server}/identify")
     page.set_input_files("#photo-library", str(photo))
+    if mark_page:
+        page.evaluate("window.notReloaded = true")
     page.get_by_role("button", name="Identify").click()
     page.wait_for_url(f"{live_server}/identifications/*")
 
@@ -81,11 +86,7 @@ def test_photo_seen_before_shows_its_result_at_once(page, live_server, app, app_
     photo.write_bytes(images.jpeg(1200, 900, color=(30, 90, 30)))
     _upload(page, live_server, photo)
     _finish_job(app)
-    page.goto(f"{live_server}/identify")
-    page.set_input_files("#photo-library", str(photo))
-    page.evaluate("window.notReloaded = true")
-    page.get_by_role("button", name="Identify").click()
-    page.wait_for_url(f"{live_server}/identifications/*")
+    _upload(page, live_server, photo, mark_page=True)
     page.wait_for_selector('.identify-progress[data-status="completed"]', timeout=15_000)
     if page.js_enabled:
         assert page.evaluate("window.notReloaded === true")  # shown in place, no second request
