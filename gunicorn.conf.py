@@ -33,6 +33,10 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 timeout = 60
 accesslog = None  # the app logs requests as JSON itself
 max_requests = 0
+# gunicorn 25+ opens a control socket (for `gunicornc`) at one path per user unless told not to: two
+# sites on one host would take it from each other, and operators here manage processes through the
+# Procfile's supervisor and signals.
+control_socket_disable = True
 
 
 def on_starting(server):

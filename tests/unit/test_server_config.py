@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +26,9 @@ def test_a_gunicorn_worker_freezes_what_loading_the_app_made():
     assert settings["worker_class"] == "gevent"
 
 
-def test_gunicorn_workers_record_no_spawning_stacks(tmp_path):
-    # Run a real gunicorn gevent worker with these settings and ask a greenlet what it recorded.
+@contextmanager
+def _probe_server(tmp_path, env: dict) -> Iterator[bytes | None]:
+    """Run a real gunicorn gevent worker with these settings; yield what it answers to GET /."""
     (tmp_path / "probe_app.py").write_text(
         "import gevent\n"
         "def app(environ, start_response):\n"
@@ -34,8 +37,7 @@ def test_gunicorn_workers_record_no_spawning_stacks(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != "GEVENT_TRACK_GREENLET_TREE"}
-    env["PYTHONPATH"] = str(tmp_path)
+    env = {**env, "PYTHONPATH": str(tmp_path)}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
                                "--bind", f"127.0.0.1:{port}", "--workers", "1", "probe_app:app"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -47,7 +49,29 @@ def test_gunicorn_workers_record_no_spawning_stacks(tmp_path):
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
             except OSError:
                 time.sleep(0.2)
+        yield body
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert body == b"None"
+
+
+def test_gunicorn_workers_record_no_spawning_stacks(tmp_path):
+    # Ask a greenlet of a real worker what it recorded.
+    env = {k: v for k, v in os.environ.items() if k != "GEVENT_TRACK_GREENLET_TREE"}
+    with _probe_server(tmp_path, env) as body:
+        assert body == b"None"
+
+
+def test_gunicorn_opens_no_control_socket(tmp_path):
+    # gunicorn 25+ opens a control socket at one fixed path per user, by default: two sites (or a
+    # benchmark's two servers) on one host would take it from each other, and nothing here uses it.
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(home)}
+    with _probe_server(tmp_path, env) as body:
+        assert body == b"None"
+        # The master opens it once its worker is up (within ~50 ms here): watch for two seconds.
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            assert list(home.rglob("*")) == []
+            time.sleep(0.05)
