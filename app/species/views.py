@@ -14,6 +14,7 @@ from app.core.registry import (register_bench_seeder, register_discussable, regi
 from app.htmx import wants_fragment
 from app.search.base import SearchSource, register_search_index, register_search_source
 from app.species import bench, search_index, service
+from app.species.care import care_guide
 from app.species.models import LIGHT_LEVELS, WATERING_LEVELS, Species, SpeciesCommonName, SpeciesImage
 
 bp = Blueprint("species", __name__, url_prefix="/species")
@@ -102,6 +103,7 @@ def register(app: Flask) -> None:
         event.listen(Session, "after_commit", _invalidate_after_commit)
     app.jinja_env.filters.setdefault("light_label", lambda v: LIGHT_LABELS.get(v, v or "—"))
     app.jinja_env.filters.setdefault("watering_label", lambda v: WATERING_LABELS.get(v, v or "—"))
+    app.jinja_env.filters.setdefault("care_guide", care_guide)
     register_nav_link(app, "species.browse", "Species")
     register_home_section(app, "species/_home_popular.html", service.home_popular)
     register_search_source(app, SearchSource(kind="species", label="Species", search=service.search_species,

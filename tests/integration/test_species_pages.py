@@ -111,6 +111,26 @@ def test_species_page_shows_care_card_and_count(client, catalogue):
     assert "Fensterblatt" in response.text
 
 
+def test_species_page_shows_the_whole_care_guide_escaped(client, catalogue):
+    species = service.find_species("Monstera deliciosa")
+    species.care_text = {"overview": "An easy climber.", "difficulty_level": "easy",
+                         "water": {"frequency": "Every 1-2 weeks", "signs_of_overwatering": "Yellow leaves"},
+                         "soil": {"ph": "6.0-7.0", "drainage": None},
+                         "common_problems": ["Root rot", "<script>alert(1)</script>"],
+                         "pruning": "", "light": {"requirement": ""}}
+    db.session.commit()
+    page = client.get("/species/monstera-deliciosa").text
+    assert "Growing guide" in page and "An easy climber." in page
+    assert "<dt>Difficulty</dt>" in page and "<dd>easy</dd>" in page
+    assert '<span class="care-part">Frequency:</span> Every 1-2 weeks' in page
+    assert '<span class="care-part">Too much water:</span> Yellow leaves' in page
+    assert '<span class="care-part">pH:</span> 6.0-7.0' in page and "Drainage" not in page
+    assert "<li>Root rot</li>" in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)" not in page
+    # Empty sections are left out.
+    assert "<dt>Pruning</dt>" not in page and "<dt>Light</dt>" not in page.split("Growing guide")[1]
+
+
 def test_species_page_unknown_slug_is_404(client, catalogue):
     response = client.get("/species/no-such-plant")
     assert response.status_code == 404
