@@ -26,6 +26,10 @@ BOTH_DOWN = (
     "We couldn't reach the identification services. "
     "Your photo is saved and we'll retry automatically."
 )
+BOTH_DOWN_RETRY_LATER = (
+    "We couldn't reach the identification services. "
+    "Your photo is saved: press Retry to try again later."
+)
 
 BODY_TOO_LARGE = "That request is too large."
 NOT_FOUND = "We couldn't find that page."

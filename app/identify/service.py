@@ -57,6 +57,7 @@ PAGE_SIZE = 20
 PROVIDER_LABELS = {"plantid": "Plant.id", "plantnet": "Pl@ntNet"}
 # How often a failed identification retries on its own while its providers are down.
 AUTO_RETRY_DELAYS = (60, 300)
+RETRY_GRACE = timedelta(minutes=2)  # a scheduled retry may start late: its worker is busy, or restarting
 # The result shows the top species' care text, or that it is being written: what that needs of a species
 # is loaded with it, not read again as it is drawn.
 _SHOWN = (Species.care_text, Species.enriched_at, Species.locked_fields)
@@ -257,7 +258,8 @@ def _final_state(ident: Identification, suggestions: Sequence[IdentificationSugg
     may be unloaded) and, of their species, what the top one's care section needs (_SHOWN) when loaded.
     """
     if ident.status == "failed":
-        return {"status": ident.status, "error": ident.error}
+        return {"status": ident.status, "error": ident.error,
+                "finished_at": as_utc(ident.finished_at).isoformat() if ident.finished_at else None}
 
     def shown(found: Species | None) -> dict[str, Any]:
         unloaded = inspect(found).unloaded if found is not None else ()
@@ -323,6 +325,14 @@ def from_event(ident_id: uuid.UUID, data: str | bytes) -> InFlight | Identificat
     if event not in IN_FLIGHT_EVENTS or (event == "failed" and not provider):
         return None
     return InFlight(ident_id, "queued" if event == "queued" else "running", tuple(configured_providers()))
+
+
+def retry_pending(ident: Identification) -> bool:
+    """Tell whether a failed identification awaits its automatic retry, so that its page keeps asking:
+    its failure promised one (BOTH_DOWN) and the longest delay, with some grace, has not passed."""
+    if ident.status != "failed" or ident.error != messages.BOTH_DOWN or ident.finished_at is None:
+        return False
+    return utcnow() - as_utc(ident.finished_at) < timedelta(seconds=max(AUTO_RETRY_DELAYS)) + RETRY_GRACE
 
 
 def care_pending(ident: Identification) -> bool:
@@ -808,13 +818,18 @@ def _answer_from_cache(row: _Row, work: _Work) -> bool:
 def _finish(ident: Identification, calls: _Calls, named: Mapping[str, Species] | None = None) -> None:
     """Store the merged answers (named: species looked up already, by normalised name), or the failure."""
     if not calls.results:
-        _fail(ident, messages.BOTH_DOWN)
+        # The message promises an automatic retry only when one is scheduled: not after an answer a
+        # retry cannot change (a refused key, a spent quota), nor once the retries are used up.
+        retry = all(e.retryable for e in calls.errors.values()) and ident.attempts <= len(AUTO_RETRY_DELAYS)
+        _fail(ident, messages.BOTH_DOWN if retry else messages.BOTH_DOWN_RETRY_LATER)
         kinds = {e.kind for e in calls.errors.values()}
-        if all(e.retryable for e in calls.errors.values()) and ident.attempts <= len(AUTO_RETRY_DELAYS):
+        if retry:
             try:
                 enqueue_identification(ident.id, delay=AUTO_RETRY_DELAYS[ident.attempts - 1])
             except RedisError:
                 log.warning("automatic retry not scheduled", extra={"event": "identify_retry_lost"})
+                ident.error = messages.BOTH_DOWN_RETRY_LATER
+                _commit_keeping_state()
         log.warning("identification failed", extra={"event": "identification_failed",
                                                     "identification_id": str(ident.id), "kinds": sorted(kinds)})
         return
@@ -1082,7 +1097,9 @@ def set_public(ident: Identification, public: bool) -> None:
     ident.is_public = public
     db.session.commit()
     cache.delete(RECENT_PUBLIC_KEY)
-    fragments.invalidate("species")  # species pages show the public photos of their species
+    # Species pages show the public photos of their species, the home page the latest shared results:
+    # one made private must leave both at once.
+    fragments.invalidate("species", "home")
     log.info("identification visibility", extra={"event": "identification_shared",
                                                   "identification_id": str(ident.id), "outcome": str(public)})
 

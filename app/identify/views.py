@@ -30,6 +30,8 @@ SESSION_KEY = "identify_key"
 # How long an open progress socket waits for an event before it looks at its connection (closed by the
 # browser?) and the clock. A closed socket's loop lasts up to this long; each wake costs CPU.
 SOCKET_WAKE_SECONDS = 5.0
+# How often a failed identification's page asks whether its automatic retry has started.
+RETRY_POLL_SECONDS = 10
 
 
 @bp.context_processor
@@ -151,8 +153,8 @@ def progress(ident_id):
     owner = service.can_see(ident, _user_id(), session.get(SESSION_KEY))
     body = render_template("identify/_progress.html", ident=ident, steps=service.provider_steps(ident),
                            owner=owner)
-    # 286 tells htmx to stop polling once the identification is final.
-    return body, 286 if ident.is_final else 200
+    # 286 tells htmx to stop polling once the identification is final (and awaits no automatic retry).
+    return body, 286 if ident.is_final and not service.retry_pending(ident) else 200
 
 
 @bp.before_request
@@ -329,6 +331,8 @@ def register(app) -> None:
     app.jinja_env.globals["species_photos"] = service.public_photos
     # Drawn wherever a result is: its page, its polled region, its socket.
     app.jinja_env.globals["care_pending"] = service.care_pending
+    app.jinja_env.globals["retry_pending"] = service.retry_pending
+    app.jinja_env.globals["retry_poll_seconds"] = RETRY_POLL_SECONDS
     # Reading a stuck identification sweeps it too; this catches the ones nobody is looking at.
     register_periodic_job(app, "identify-sweep", service.sweep_stuck_identifications,
                           app.config["IDENTIFY_SWEEP_SECONDS"])

@@ -144,7 +144,8 @@ def test_plantnet_not_found_counts_as_an_answer_not_a_failure(client, ready):
     assert ident.providers == ["plantid", "plantnet"]
 
 
-def test_both_providers_down_fails_clearly_with_a_retry_button(client, ready):
+def test_both_providers_down_fails_clearly_with_a_retry_button(client, ready, auth, users):
+    auth.login()
     ready.set_mode("plantid", "500")
     ready.set_mode("plantnet", "500")
     post_upload(client, [images.jpeg()])
@@ -153,6 +154,8 @@ def test_both_providers_down_fails_clearly_with_a_retry_button(client, ready):
     page = client.get(f"/identifications/{ident.id}")
     assert "Your photo is saved" in page.text
     assert f"/identifications/{ident.id}/retry" in page.text
+    # A failure has nothing to share.
+    assert f"/identifications/{ident.id}/visibility" not in page.text
 
 
 def test_both_down_schedules_an_automatic_retry(app, client, ready):
@@ -162,6 +165,67 @@ def test_both_down_schedules_an_automatic_retry(app, client, ready):
     post_upload(client, [images.jpeg()])
     registry = ScheduledJobRegistry(queue=app.extensions["queues"]["fast"])
     assert registry.count == 1
+    # The page says so, and keeps asking (every 10 s) so that it shows the retry when it starts.
+    ident = _only()[0]
+    progress = f"/identifications/{ident.id}/progress"
+    page = client.get(f"/identifications/{ident.id}").text
+    assert str(escape(messages.BOTH_DOWN)) in page
+    assert f'hx-get="{progress}" hx-trigger="every 10s"' in page
+    assert '<meta http-equiv="refresh" content="10">' in page
+    assert client.get(progress).status_code == 200
+    # Until the longest retry delay, with its grace, has passed.
+    ident.finished_at = utcnow() - timedelta(seconds=max(service.AUTO_RETRY_DELAYS)) - service.RETRY_GRACE
+    db.session.commit()
+    assert client.get(progress).status_code == 286
+    assert progress not in client.get(f"/identifications/{ident.id}").text
+
+
+def test_a_failure_no_retry_can_change_promises_no_automatic_retry(app, client, ready):
+    from rq.registry import ScheduledJobRegistry
+    ready.set_mode("plantid", "401")
+    ready.set_mode("plantnet", "401")
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    assert ident.status == "failed" and ident.error == messages.BOTH_DOWN_RETRY_LATER
+    assert ScheduledJobRegistry(queue=app.extensions["queues"]["fast"]).count == 0
+    page = client.get(f"/identifications/{ident.id}").text
+    assert str(escape(messages.BOTH_DOWN_RETRY_LATER)) in page and "retry automatically" not in page
+    assert f"/identifications/{ident.id}/progress" not in page
+    assert client.get(f"/identifications/{ident.id}/progress").status_code == 286
+
+
+def test_once_the_automatic_retries_are_used_up_none_is_promised(app, client, ready):
+    from rq.registry import ScheduledJobRegistry
+
+    from tests.identify_helpers import page_token
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    registry = ScheduledJobRegistry(queue=app.extensions["queues"]["fast"])
+    errors = [ident.error]
+    for _ in service.AUTO_RETRY_DELAYS:
+        client.post(f"/identifications/{ident.id}/retry", data={"csrf_token": page_token(client)})
+        db.session.refresh(ident)
+        errors.append(ident.error)
+    assert ident.attempts == len(service.AUTO_RETRY_DELAYS) + 1
+    assert errors == [messages.BOTH_DOWN] * len(service.AUTO_RETRY_DELAYS) + [messages.BOTH_DOWN_RETRY_LATER]
+    assert registry.count == len(service.AUTO_RETRY_DELAYS)
+
+
+def test_a_retry_that_cannot_be_scheduled_is_not_promised(app, client, ready, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def refuse(*args, **kwargs):
+        raise RedisConnectionError("down")
+
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "500")
+    monkeypatch.setattr(app.extensions["queues"]["fast"], "enqueue_in", refuse)
+    post_upload(client, [images.jpeg()])
+    ident = _only()[0]
+    db.session.refresh(ident)
+    assert ident.status == "failed" and ident.error == messages.BOTH_DOWN_RETRY_LATER
 
 
 def test_retry_after_both_down_completes_from_stored_photos(app, client, ready):

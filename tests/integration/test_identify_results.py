@@ -64,6 +64,11 @@ def test_owner_can_share_and_then_anyone_sees_it(app, client, auth, users, ready
     home = app.test_client().get("/")
     assert "Recent public identifications" in home.text and ident.suggestions[0].scientific_name in home.text
 
+    # Made private again, it leaves the home page at once, not when the cached page expires.
+    client.post(f"/identifications/{ident.id}/visibility", data={"public": "0", "csrf_token": page_token(client)})
+    assert app.test_client().get(f"/identifications/{ident.id}").status_code == 404
+    assert f"/identifications/{ident.id}" not in app.test_client().get("/").text
+
 
 def test_someone_else_cannot_share_it(app, client, auth, users, ready):
     auth.login()
@@ -113,6 +118,19 @@ def test_running_page_connects_the_socket_and_refreshes_without_js(client, ready
     page = client.get(f"/identifications/{ident.id}")
     assert f'ws-connect="/identifications/{ident.id}/ws"' in page.text
     assert '<noscript><meta http-equiv="refresh"' in page.text
+
+
+def test_the_progress_region_sits_in_a_live_wrapper_that_is_not_replaced(client, ready):
+    # Screen readers announce changes inside a live region that was there before them: the region
+    # itself is swapped (outerHTML), so its wrapper is the live one, running or final.
+    import re
+    post_upload(client, [images.jpeg()])
+    ident = _ident()
+    live = re.compile(r'aria-live="polite">\s*<section id="identification-' + str(ident.id) + '-progress"')
+    assert live.search(client.get(f"/identifications/{ident.id}").text)
+    ident.status = "running"
+    db.session.commit()
+    assert live.search(client.get(f"/identifications/{ident.id}").text)
 
 
 def test_detail_as_htmx_fragment_has_no_page_chrome(client, ready):
@@ -240,6 +258,10 @@ def test_care_notes_being_written_are_asked_for_until_they_arrive(client, ready,
     care = ident.suggestions[0].species.care_text
     assert done.status_code == 286 and "hx-get" not in done.text
     assert f"How to care for <em>{name}</em>" in done.text and care["overview"] in done.text
+    # The whole guide, not only its text values: sections that are objects or lists of text too.
+    assert f'<span class="care-part">Frequency:</span> {care["water"]["frequency"]}' in done.text
+    assert care["light"]["requirement"] in done.text and "pH:" in done.text
+    assert f"<li>{care['common_problems'][0]}</li>" in done.text
     page = client.get(f"/identifications/{ident.id}").text
     assert care["overview"] in page and care_url not in page
 
