@@ -134,7 +134,11 @@ class Details:
 def _coordinate(raw: str | None, limit: float) -> float | None:
     if raw is None or not raw.strip():
         return None
-    value = float(raw)
+    # Phones set to a decimal-comma language offer "," on the decimal keypad: 51,5 is 51.5. float()
+    # would take "1_000" for 1000, which nobody means for a coordinate.
+    if "_" in raw:
+        raise ValueError(raw)
+    value = float(raw.replace(",", ".", 1) if "." not in raw else raw)
     if not math.isfinite(value) or abs(value) > limit:
         raise ValueError(raw)
     return value

@@ -17,7 +17,9 @@ def test_missing_organs_default_to_auto():
 
 
 @pytest.mark.parametrize("fields", [[("organ", "root")], [("latitude", "1")], [("latitude", "x"), ("longitude", "1")],
-                                    [("latitude", "0"), ("longitude", "181")], [("organ", "leaf")] * 3])
+                                    [("latitude", "0"), ("longitude", "181")], [("organ", "leaf")] * 3,
+                                    [("latitude", "1,5,5"), ("longitude", "1")], [("latitude", "1.5,5"), ("longitude", "1")],
+                                    [("latitude", "1_0"), ("longitude", "1")]])
 def test_bad_details_are_rejected_with_422(fields):
     with pytest.raises(UploadRejected) as caught:
         read_details(MultiDict(fields), 2)
@@ -26,6 +28,11 @@ def test_bad_details_are_rejected_with_422(fields):
 
 def test_location_is_parsed():
     details = read_details(MultiDict([("latitude", "51.5"), ("longitude", "-0.12")]), 1)
+    assert (details.latitude, details.longitude) == (51.5, -0.12)
+
+
+def test_a_location_with_decimal_commas_is_parsed():
+    details = read_details(MultiDict([("latitude", " 51,5 "), ("longitude", "-0,12")]), 1)
     assert (details.latitude, details.longitude) == (51.5, -0.12)
 
 
