@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.core.sockets import end_sockets_quietly
 from config import ProductionConfig, config_from_env
 
 
@@ -48,6 +49,8 @@ def configure(app: Flask, config) -> None:
         # Client address (rate limits, logs) and https (HSTS, secure redirects) come from the proxy.
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    # A socket served under `flask run` ends with its close frame, as under gunicorn (app/core/sockets.py).
+    app.wsgi_app = end_sockets_quietly(app.wsgi_app)
     # The embedded worker needs the in-process Redis; with a real one, `python worker.py` runs jobs.
     app.config["EMBEDDED_WORKER"] = app.config["EMBEDDED_WORKER"] and not app.config["REDIS_URL"]
 

@@ -431,3 +431,44 @@ def test_socket_sees_a_job_run_by_a_worker_process(app, live_server, ready, monk
     assert len(messages) >= 2  # at least one event arrived through Redis before the final state
     db.session.expire_all()
     assert db.session.scalars(select(Identification)).one().status == "completed"
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Split what a server sent after its 101 into (opcode, payload) frames; fail on bytes that are none."""
+    frames, at = [], 0
+    while at < len(data):
+        assert len(data) - at >= 2, data[at:]
+        opcode, length, at = data[at] & 0x0F, data[at + 1] & 0x7F, at + 2
+        assert data[at - 1] & 0x80 == 0, f"not a server frame: {data[at - 2:at + 40]!r}"
+        if length in (126, 127):
+            size = 2 if length == 126 else 8
+            length, at = int.from_bytes(data[at:at + size], "big"), at + size
+        frames.append((opcode, data[at:at + length]))
+        at += length
+        assert at <= len(data), "a frame cut short"
+    return frames
+
+
+def test_the_development_server_ends_a_socket_with_its_close_frame_alone(live_server, ready):
+    # `flask run` (the README's first command) serves with Werkzeug, like live_server. flask-sock 0.7.0
+    # let Werkzeug write an HTTP 200 after the close frame: browsers saw a broken socket (1006) and the
+    # page's ws extension reconnected for ever, redrawing the result each time.
+    import socket
+    session = requests.Session()
+    ident_id = _upload(live_server, session, images.jpeg(color=(20, 90, 60)))  # final at once: inline job
+    host, port = live_server.removeprefix("http://").split(":")
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET /identifications/{ident_id}/ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+               f"Origin: {live_server}\r\nCookie: {_cookie(session)}\r\n\r\n")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(request.encode())
+        while chunk := raw.recv(65536):
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    frames = _frames(rest)
+    assert [opcode for opcode, _ in frames] == [0x1, 0x8]
+    assert 'data-status="completed"' in frames[0][1].decode()
+    assert int.from_bytes(frames[1][1][:2], "big") == 1000
