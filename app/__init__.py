@@ -69,6 +69,7 @@ def register_extensions(app: Flask) -> None:
     from app.core.metrics import init_metrics
     from app.core.redis import init_redis
     from app.extensions import cache, csrf, db, limiter, login, migrate, sock, talisman
+    from app.providers.fakes import media_origins as fake_media_origins
 
     # Order matters: cache and limiter store their state in the Redis built here.
     init_redis(app)
@@ -101,7 +102,8 @@ def register_extensions(app: Flask) -> None:
             "default-src": "'self'",
             "script-src": "'self'",
             "style-src": "'self'",
-            "img-src": ["'self'", "data:", "blob:", "https:"],
+            # With the local fakes (a demo), their reference images come over http from 127.0.0.1.
+            "img-src": ["'self'", "data:", "blob:", "https:", *fake_media_origins(app.config)],
             "connect-src": "'self'",
             "font-src": "'self'",
             "object-src": "'none'",

@@ -1001,6 +1001,18 @@ def _care_answer(plant: FakePlant | None) -> dict[str, Any]:
     }
 
 
+def media_origins(config: Mapping[str, Any]) -> list[str]:
+    """Return the origins of the fakes a configuration points at, whose reference images are served
+    over plain http from 127.0.0.1 (`flask fake-providers`): the page's CSP must allow them."""
+    origins = []
+    for name, prefix in PREFIXES.items():
+        url = str(config.get(f"{name.upper()}_BASE_URL") or "")
+        if config.get(f"{name.upper()}_API_KEY") == KEYS[name] and url.endswith(prefix):
+            parts = urlsplit(url)
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(origins))
+
+
 def settings_for(url: str) -> dict[str, str]:
     """Return the *_BASE_URL and *_API_KEY settings that point the real clients at fakes served at url."""
     return {f"{name.upper()}_{suffix}": value for name, prefix in PREFIXES.items()

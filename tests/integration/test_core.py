@@ -83,6 +83,24 @@ def test_csp_has_nonce_and_no_unsafe_inline(client):
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
+def test_csp_lets_a_demo_show_the_fakes_reference_images_and_nothing_else_over_http(make_app):
+    from app.providers.fakes import settings_for
+    from config import TestingConfig
+
+    def img_src(settings: dict) -> list[str]:
+        app = make_app(type("ProvidersConfig", (TestingConfig,), settings))
+        csp = app.test_client().get("/healthz").headers["Content-Security-Policy"]
+        return next(d for d in csp.split("; ") if d.startswith("img-src")).split()[1:]
+
+    # `flask fake-providers` serves the fakes' images over plain http from 127.0.0.1.
+    assert img_src(settings_for("http://127.0.0.1:8799")) == ["'self'", "data:", "blob:", "https:",
+                                                              "http://127.0.0.1:8799"]
+    # Real keys (or none): https images only.
+    real = {**settings_for("http://127.0.0.1:8799"), "PLANTID_API_KEY": "real", "PLANTNET_API_KEY": "real",
+            "TREFLE_API_KEY": "real", "OPENAI_API_KEY": "real"}
+    assert img_src(real) == img_src({}) == ["'self'", "data:", "blob:", "https:"]
+
+
 def test_csp_report_accepted_and_logged(client, caplog):
     caplog.set_level(logging.WARNING, logger="app")
     response = client.post("/csp-report", data=json.dumps({"csp-report": {"violated-directive": "script-src"}}),
