@@ -1,4 +1,6 @@
 """Result pages, privacy, sharing, photos, history with keyset pagination, progress fragment and home section."""
+import html
+import re
 import uuid
 from datetime import timedelta
 
@@ -7,6 +9,7 @@ from sqlalchemy import select
 
 from app.core.models import utcnow
 from app.extensions import db
+from app.identify import service
 from app.identify.models import Identification
 from tests import image_factory as images
 from tests.identify_helpers import page_token, post_upload
@@ -177,6 +180,17 @@ def test_history_fragment_for_htmx(client, auth, users):
     assert "<html" not in response.text and 'id="identify-history"' in response.text
 
 
+def test_older_history_gets_an_address_of_its_own(client, auth, users):
+    # Pushed, so that Back returns to the newer page; the address, restored by htmx, is a whole page.
+    _make_history(users["alice"].id, service.PAGE_SIZE + 1)
+    auth.login()
+    older = re.search(r'hx-get="([^"]+)"[^>]*hx-push-url="true">Older</a>', client.get("/identifications").text)
+    restored = client.get(html.unescape(older.group(1)),
+                          headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in restored.text and restored.text.count('href="/identifications/') == 1
+    assert " UTC</time>" in restored.text
+
+
 def test_anonymous_history_shows_this_session_only(app, client, ready):
     post_upload(client, [images.jpeg()])
     ident = _ident()
@@ -231,7 +245,6 @@ def queued_only(app, monkeypatch):
 
 
 def _identified(client):
-    from app.identify import service
     post_upload(client, [images.jpeg(color=(20, 140, 70))])
     service.run_identification(_ident().id)
     ident = _ident()
