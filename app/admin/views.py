@@ -4,6 +4,7 @@ import uuid
 from flask import Flask, abort, flash, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
@@ -44,6 +45,20 @@ class SecureModelView(AdminAccessMixin, ModelView):
             return db.session.get(self.model, uuid.UUID(str(id)))
         except ValueError:
             abort(404)
+
+    @action("delete", lazy_gettext("Delete"), lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        # Flask-Admin filters on the ids as posted, and the Uuid column only binds UUID objects
+        # (a string is a 500 on SQLite); an id that is not a UUID names no row.
+        return super().action_delete(tuple(_uuids(ids)))
+
+
+def _uuids(values):
+    for value in values:
+        try:
+            yield uuid.UUID(str(value))
+        except ValueError:
+            continue
 
 
 class UserView(SecureModelView):
