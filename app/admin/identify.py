@@ -1,4 +1,5 @@
 """Admin views for identification: the identifications table and the provider status panel."""
+from flask import g
 from flask_admin import BaseView, expose
 
 from app.admin.views import AdminAccessMixin, SecureModelView
@@ -22,6 +23,13 @@ class IdentificationView(SecureModelView):
     column_default_sort = ("created_at", True)
     form_columns = ("is_public",)
     column_details_exclude_list = ("session_key",)
+
+    # A deleted identification's photos go too, unless another one shares them (service.forget_photos).
+    def on_model_delete(self, model: Identification) -> None:
+        g.setdefault("forget_photos", []).extend((i.storage_key, i.thumbnail_key) for i in model.images)
+
+    def after_model_delete(self, model: Identification) -> None:
+        service.forget_photos(g.pop("forget_photos", []))
 
 
 class ProviderStatusView(AdminAccessMixin, BaseView):

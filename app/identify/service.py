@@ -48,6 +48,7 @@ CHANNEL_PREFIX = "verdant:identify:events:"
 PROGRESS_PREFIX = "verdant:identify:progress:"
 STATS_PREFIX = "verdant:identify:stats:"
 QUOTA_PREFIX = "verdant:identify:quota:"
+FORGOTTEN_KEY = "verdant:identify:forgotten"  # stored photos deleted with their identifications
 RECENT_PUBLIC_KEY = "identify:recent_public"
 PROGRESS_TTL = 24 * 3600
 KEPT_SUGGESTIONS = 5
@@ -115,16 +116,23 @@ def raw_key_for(raw_digests: Sequence[str], organs: Sequence[str], *, health: bo
 
 
 def known_upload(raw_key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Return (stored photos, cached result) when these exact bytes were cleaned and identified before."""
+    """Return (stored photos, cached result) when these exact bytes were cleaned and identified before,
+    and their stored photos are still there (not deleted with their identification: forget_photos)."""
+    redis = get_redis()
     try:
-        raw = get_redis().get(RAW_PREFIX + raw_key)
+        raw = redis.get(RAW_PREFIX + raw_key)
+        if not raw:
+            return None
+        entry = json.loads(raw)
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.get(CACHE_PREFIX + entry["cache_key"])
+            pipe.smismember(FORGOTTEN_KEY, [image["storage_key"] for image in entry["images"]])
+            cached, forgotten = pipe.execute()
     except RedisError:
         return None
-    if not raw:
+    if cached is None or any(forgotten):
         return None
-    entry = json.loads(raw)
-    cached = cached_result(entry["cache_key"])
-    return (entry, cached) if cached is not None else None
+    return entry, json.loads(cached)
 
 
 def _remember_upload(raw_key: str, cache_key: str, stored: Sequence[dict[str, Any]]) -> None:
@@ -484,6 +492,32 @@ def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None,
         queue.enqueue_in(timedelta(seconds=delay), run_identification_job, *args, **kwargs)
     else:
         queue.enqueue(run_identification_job, *args, **kwargs)
+
+
+def forget_photos(images: Sequence[tuple[str, str]]) -> int:
+    """Delete the stored photos (and thumbnails) of deleted identifications that no other one shares;
+    return how many photos went. images: (storage_key, thumbnail_key) pairs.
+
+    An upload of the same bytes shares the first one's photos (submit_known_upload), so a photo goes
+    only once no row names it, and known_upload stops offering it (FORGOTTEN_KEY, for as long as its
+    upload stays known).
+    """
+    keys = {storage_key: thumbnail_key for storage_key, thumbnail_key in images}
+    if not keys:
+        return 0
+    shared = set(db.session.scalars(select(IdentificationImage.storage_key)
+                                    .where(IdentificationImage.storage_key.in_(keys))))
+    gone = [key for key in keys if key not in shared]
+    if gone:
+        try:
+            with get_redis().pipeline() as pipe:
+                pipe.sadd(FORGOTTEN_KEY, *gone)
+                pipe.expire(FORGOTTEN_KEY, current_app.config["IDENTIFY_CACHE_SECONDS"])
+                pipe.execute()
+        except RedisError:
+            log.warning("photos not forgotten", extra={"event": "identify_forget_lost"})
+        _delete_quietly([k for key in gone for k in (key, keys[key])])
+    return len(gone)
 
 
 def _delete_quietly(keys: Sequence[str]) -> None:

@@ -29,3 +29,38 @@ def test_provider_panel_shows_calls_breaker_and_cache_rate(app, client, auth, us
     row = response.text.split('data-provider="plantnet"')[1].split("</tr>")[0]
     assert "<td data-breaker>open</td>" in row and "<td>1</td>" in row
     assert "Hits 1, misses 1, hit rate\n  50%" in response.text
+
+
+def _delete(client, ident_id):
+    from tests.conftest import csrf_token
+    listing = client.get("/admin/admin_identifications/")
+    return client.post("/admin/admin_identifications/delete/",
+                       data={"id": str(ident_id), "csrf_token": csrf_token(listing.text)})
+
+
+def test_deleting_identifications_deletes_their_photos_once_none_shares_them(app, client, auth, users,
+                                                                              fake_providers):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.identify.models import Identification
+    photo = images.jpeg(color=(140, 60, 20))
+    post_upload(client, [photo])
+    post_upload(client, [photo])  # the same bytes: answered from the cache, sharing the stored photo
+    first, second = db.session.scalars(select(Identification).order_by(Identification.created_at)).all()
+    stored, thumbnail = first.images[0].storage_key, first.images[0].thumbnail_key
+    assert second.images[0].storage_key == stored
+    storage = app.extensions["storage"]
+    auth.login("admin@example.com")
+
+    assert _delete(client, first.id).status_code == 302
+    assert storage.exists(stored) and storage.exists(thumbnail)  # the second still shows it
+    assert client.get(f"/identifications/{second.id}/images/0").status_code == 200
+
+    assert _delete(client, second.id).status_code == 302
+    assert not storage.exists(stored) and not storage.exists(thumbnail)
+    # The same bytes again are no longer offered the deleted photo: they are cleaned and stored anew.
+    post_upload(client, [photo])
+    third = db.session.scalars(select(Identification)).one()
+    assert third.images[0].storage_key != stored and storage.exists(third.images[0].storage_key)
+    assert client.get(f"/identifications/{third.id}/images/0").status_code == 200
