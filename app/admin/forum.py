@@ -44,6 +44,16 @@ class PostView(SecureModelView):
     def action_restore(self, ids):
         self._moderate(ids, "restore")
 
+    def delete_model(self, model: Post) -> bool:
+        # Deleted as on the forum: the row stays (the thread keeps its numbering and says the post was
+        # deleted) and the moderator log records who did it.
+        try:
+            service.delete_post(model, current_user)
+        except service.ForumError as exc:
+            flash(exc.message, "error")
+            return False
+        return True
+
     def _moderate(self, ids, what):
         for post_id in ids:
             post = self.get_one(post_id)

@@ -1,6 +1,6 @@
 """Forum in the admin panel, home page, navigation and site search."""
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.forum import service
@@ -49,6 +49,23 @@ def test_queue_decision_restores_and_logs(client, auth, reported, users):
     action = db.session.scalar(select(ModAction))
     assert (action.action, action.reason, action.moderator_id) == ("restore", "fine", users["admin"].id)
     assert service.moderation_queue() == []
+
+
+def test_admin_delete_of_a_post_is_the_forums_own_logged_delete(client, auth, reported, users):
+    from app.forum.models import Post
+    auth.login("admin@example.com")
+    token = csrf_token(client.get("/admin/admin_forum_posts/").text)
+    response = client.post("/admin/admin_forum_posts/delete/", data={"id": str(reported.id), "csrf_token": token})
+    assert response.status_code == 302
+    db.session.expire_all()
+    post = db.session.get(Post, reported.id)
+    assert post is not None and post.deleted
+    action = db.session.scalar(select(ModAction).where(ModAction.action == "delete"))
+    assert (action.target_id, action.moderator_id) == (reported.id, users["admin"].id)
+    # Deleting it again says so, and changes nothing.
+    again = client.post("/admin/admin_forum_posts/delete/", data={"id": str(reported.id), "csrf_token": token})
+    assert again.status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(ModAction).where(ModAction.action == "delete")) == 1
 
 
 def test_queue_decision_without_csrf_is_refused(client, auth, reported):
