@@ -1,9 +1,14 @@
 // Enhances form[data-upload]: downscale photos in the browser, show real upload progress, retry without re-choosing.
+// base.html loads it once per document. A boosted navigation brings the form without running scripts
+// (allowScriptTags is off), so the listeners sit on the document and act on the form when it is used.
 (function () {
   "use strict";
 
   var MAX_SIDE = 2048;
   var QUALITY = 0.88;
+  var uploaders = new WeakMap();
+  // The address whose page is on screen: showPage draws a page without loading it.
+  var shownPath = window.location.pathname;
 
   function downscale(file) {
     // Anything the browser cannot decode (HEIC in most browsers) goes up as chosen; the server cleans it.
@@ -35,21 +40,31 @@
     main.innerHTML = next.innerHTML;
     document.title = page.title;
     window.history.pushState({ verdantUpload: true }, "", url);
-    // Back (or forward) again: load whatever page the address now names.
-    window.addEventListener("popstate", function () { window.location.reload(); });
+    shownPath = window.location.pathname;
     if (window.htmx) { window.htmx.process(main); }
     main.focus();
     window.scrollTo(0, 0);
     return true;
   }
 
-  function enhance(form) {
+  // The message of the server's error fragment; a proxy's error page has none.
+  function messageIn(html) {
+    var said = new DOMParser().parseFromString(html || "", "text/html").querySelector(".flash-error");
+    return said ? said.textContent.trim() : "Upload failed.";
+  }
+
+  function uploader(form) {
     var progressBox = form.querySelector(".upload-progress");
     var bar = form.querySelector("progress");
     var status = form.querySelector(".upload-status");
+    var problem = form.querySelector(".upload-problem");
     var retry = form.querySelector(".upload-retry");
     var submit = form.querySelector("button[type=submit]");
     var prepared = null;
+
+    function busy() {
+      return form.dataset.uploadState === "busy";
+    }
 
     function chosenFiles() {
       var files = [];
@@ -59,12 +74,37 @@
       return files;
     }
 
-    function showError(html) {
-      var flash = document.getElementById("flash");
-      if (flash) { flash.innerHTML = html; }
-      status.textContent = "Upload failed.";
-      retry.hidden = false;
+    // From the first tap until the server answers: a second tap must not upload (and count) twice.
+    function begin(text) {
+      form.dataset.uploadState = "busy";
+      submit.disabled = true;
+      retry.hidden = true;
+      problem.hidden = true;
+      progressBox.hidden = false;
+      bar.value = 0;
+      status.textContent = text;
+    }
+
+    // canRetry: the same upload may go through later (connection, server trouble). Otherwise the
+    // server refused these photos or details, so only a changed choice, submitted again, can succeed.
+    function fail(message, canRetry) {
+      form.dataset.uploadState = canRetry ? "failed" : "refused";
+      if (!canRetry) { prepared = null; }
+      problem.textContent = message;
+      problem.hidden = false;
+      progressBox.hidden = true;
+      bar.value = 0;
+      status.textContent = "";
+      retry.hidden = !canRetry;
       submit.disabled = false;
+    }
+
+    function ready() {
+      delete form.dataset.uploadState;
+      submit.disabled = false;
+      progressBox.hidden = true;
+      bar.value = 0;
+      status.textContent = "";
     }
 
     function send(body) {
@@ -90,29 +130,25 @@
           status.textContent = "Uploaded. Identifying…";
           window.location.assign(target || answered);
         } else {
-          showError(xhr.responseText || "<p class=\"flash flash-error\" role=\"alert\">Upload failed.</p>");
+          var refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429;
+          fail(messageIn(xhr.responseText), !refused);
         }
       });
       xhr.addEventListener("error", function () {
-        showError("<p class=\"flash flash-error\" role=\"alert\">The connection dropped. Your photos are still chosen: try again.</p>");
+        fail("The connection dropped. Your photos are still chosen: try again.", true);
       });
-      progressBox.hidden = false;
-      retry.hidden = true;
-      submit.disabled = true;
-      bar.value = 0;
-      status.textContent = "Uploading…";
+      begin("Uploading…");
       xhr.send(body);
     }
 
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
+    function start() {
+      if (busy()) { return; }
       var files = chosenFiles();
       if (!files.length) {
-        showError("<p class=\"flash flash-error\" role=\"alert\">Choose a photo of your plant to identify.</p>");
+        fail("Choose a photo of your plant to identify.", false);
         return;
       }
-      progressBox.hidden = false;
-      status.textContent = "Preparing photos…";
+      begin("Preparing photos…");
       Promise.all(files.map(downscale)).then(function (photos) {
         var body = new FormData();
         new FormData(form).forEach(function (value, key) {
@@ -122,20 +158,55 @@
         prepared = body;
         send(body);
       });
-    });
+    }
 
-    retry.addEventListener("click", function () {
-      if (prepared) { send(prepared); }
-    });
+    function again() {
+      if (prepared && !busy()) { send(prepared); }
+    }
+
+    return { start: start, retry: again, ready: ready };
   }
 
-  function init() {
-    document.querySelectorAll("form[data-upload]").forEach(enhance);
+  function uploaderFor(form) {
+    if (!uploaders.has(form)) { uploaders.set(form, uploader(form)); }
+    return uploaders.get(form);
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
-    init();
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches("form[data-upload]")) {
+      event.preventDefault();
+      uploaderFor(event.target).start();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var retry = event.target.closest("form[data-upload] .upload-retry");
+    if (retry) { uploaderFor(retry.closest("form")).retry(); }
+  });
+
+  // Back to the form from the result page: a page kept in the back-forward cache comes back as it was
+  // left, its upload done but its buttons still off.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      document.querySelectorAll("form[data-upload][data-upload-state=busy]").forEach(function (form) {
+        uploaderFor(form).ready();
+      });
+    }
+  });
+
+  function remember() {
+    shownPath = window.location.pathname;
   }
+
+  // Back or Forward to an entry htmx did not make (the page showPage drew, or the one it drew over)
+  // changes only the address: load that address's page. htmx restores the entries it made itself.
+  window.addEventListener("popstate", function (event) {
+    if (event.state && event.state.htmx) {
+      remember();
+    } else if (window.location.pathname !== shownPath) {
+      window.location.reload();
+    }
+  });
+  document.addEventListener("htmx:pushedIntoHistory", remember);
+  document.addEventListener("htmx:replacedInHistory", remember);
 })();

@@ -6,10 +6,12 @@ import pytest
 from rq import Queue
 from sqlalchemy import select
 
+from app.core import messages
 from app.extensions import db
 from app.identify import service
 from app.identify.models import Identification
 from tests import image_factory as images
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +43,19 @@ def _upload(page, live_server, photo, *, mark_page=False):
         page.evaluate("window.notReloaded = true")
     page.get_by_role("button", name="Identify").click()
     page.wait_for_url(f"{live_server}/identifications/*")
+
+
+def _uploads_sent(page):
+    """Record every POST of the upload form's address, to count them and read their headers."""
+    sent = []
+    page.on("request", lambda request: sent.append(request)
+            if request.method == "POST" and request.url.endswith("/identify") else None)
+    return sent
+
+
+def _identification_count():
+    db.session.expire_all()
+    return len(db.session.scalars(select(Identification)).all())
 
 
 def _finish_job(app):
@@ -100,6 +115,7 @@ def test_photo_seen_before_shows_its_result_at_once(page, live_server, app, app_
         page.get_by_role("button", name="Identify").wait_for(timeout=10_000)
         page.go_forward()
         page.wait_for_url(f"{live_server}/identifications/{second.id}")
+        page.locator(".identify-result").wait_for()  # the page loads again for its address
     page.reload()  # the address is the result's own page
     assert second.suggestions[0].scientific_name in page.locator(".identify-result").inner_text()
 
@@ -148,3 +164,167 @@ def test_care_notes_appear_when_enrichment_has_written_them(page, live_server, a
     else:
         page.reload()
     assert "How to care for" in care.inner_text() and overview in care.inner_text()
+
+
+def test_identify_reached_from_the_nav_uploads_through_the_script(page, live_server, app, app_ctx, fake_providers,
+                                                                  queued_only, tmp_path):
+    photo = tmp_path / "pothos.jpg"
+    photo.write_bytes(images.jpeg(1200, 900, color=(40, 110, 50)))
+    sent = _uploads_sent(page)
+    nav = page.get_by_role("navigation", name="Main")
+    page.goto(f"{live_server}/")
+    nav.get_by_role("link", name="Identify").click()  # a boosted navigation when JavaScript is on
+    page.wait_for_url(f"{live_server}/identify")
+    nav.get_by_role("link", name="Verdant").click()  # away, and back again
+    page.wait_for_url(f"{live_server}/")
+    nav.get_by_role("link", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.get_by_role("button", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identifications/*")
+    assert page.locator(".identify-progress").get_attribute("data-status") == "queued"
+    assert len(sent) == 1 and _identification_count() == 1
+    # The script sends the (downscaled) photos itself; without JavaScript the form posts as it is.
+    assert sent[0].headers.get("hx-request") == ("true" if page.js_enabled else None)
+
+
+def test_double_tap_on_identify_uploads_once(page, live_server, app, app_ctx, fake_providers, queued_only,
+                                             tmp_path):
+    if not page.js_enabled:
+        pytest.skip("without JavaScript the browser itself submits the form")
+    photo = tmp_path / "ficus.jpg"
+    photo.write_bytes(images.jpeg(1200, 900, color=(50, 120, 60)))
+    sent = _uploads_sent(page)
+    page.goto(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.get_by_role("button", name="Identify").dblclick()
+    page.locator(".identify-progress").wait_for()  # on the result page (a second upload may navigate again)
+    page.wait_for_timeout(500)  # time for a second upload to arrive, had one started
+    assert len(sent) == 1
+    assert _identification_count() == 1
+
+
+def test_a_fresh_upload_form_shows_no_retry_or_problem(page, live_server, fake_providers):
+    page.goto(f"{live_server}/identify")
+    assert page.locator("form[data-upload] button[type=submit]").is_visible()
+    assert page.locator(".upload-retry").is_hidden() and page.locator(".upload-problem").is_hidden()
+    # A class's display (.button is inline-block) never shows what is marked hidden. (Playwright
+    # evaluates this with the page's own JavaScript off too.)
+    shown = page.evaluate("""() => {
+        const button = Object.assign(document.createElement("button"), {className: "button", hidden: true});
+        document.body.append(button);
+        return getComputedStyle(button).display;
+    }""")
+    assert shown == "none"
+
+
+@pytest.mark.parametrize("arrival", ["address", "nav"])
+def test_back_then_forward_after_a_result_shown_in_place_shows_each_page(page, live_server, app, app_ctx,
+                                                                         fake_providers, queued_only, tmp_path,
+                                                                         arrival):
+    if not page.js_enabled:
+        pytest.skip("without JavaScript every result is a page of its own")
+    photo = tmp_path / "aloe.jpg"
+    photo.write_bytes(images.jpeg(1200, 900, color=(70, 130, 40)))
+    _upload(page, live_server, photo)
+    _finish_job(app)
+    if arrival == "nav":
+        page.goto(f"{live_server}/")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Identify").click()
+        page.wait_for_url(f"{live_server}/identify")
+    else:
+        page.goto(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("button", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identifications/*")
+    result_url = page.url
+    page.locator(".identify-result").wait_for()
+    assert page.evaluate("window.notReloaded === true")  # the cache answered: shown in place
+    page.go_back()
+    page.wait_for_url(f"{live_server}/identify")
+    page.get_by_role("button", name="Identify").wait_for()
+    assert page.locator(".identify-result").count() == 0
+    page.go_forward()
+    page.wait_for_url(result_url)
+    page.locator(".identify-result").wait_for()
+    assert page.locator("form[data-upload]").count() == 0
+
+
+def test_refused_upload_shows_why_beside_the_form_and_a_new_choice_goes_through(page, live_server, app, app_ctx,
+                                                                                  fake_providers, queued_only,
+                                                                                  tmp_path):
+    if not page.js_enabled:
+        pytest.skip("without JavaScript the refusal is a page of its own")
+    photos = []
+    for shade in range(6):
+        photos.append(tmp_path / f"leaf-{shade}.jpg")
+        photos[-1].write_bytes(images.jpeg(800, 600, color=(30 + shade * 20, 120, 40)))
+    page.goto(f"{live_server}/identify")
+    form = page.locator("form[data-upload]")
+    page.set_input_files("#photo-library", [str(p) for p in photos])
+    page.get_by_role("button", name="Identify").click()
+    form.get_by_text(messages.UPLOAD_TOO_MANY_PHOTOS).wait_for()
+    # Sending the same photos again would be refused again: no retry, and no full bar beside the refusal.
+    assert page.get_by_role("button", name="Try the upload again").is_hidden()
+    assert page.locator(".upload-progress progress").evaluate("bar => bar.value") == 0
+    assert page.get_by_role("button", name="Identify").is_enabled()
+    page.set_input_files("#photo-library", [str(p) for p in photos[:2]])
+    page.get_by_role("button", name="Identify").click()
+    page.wait_for_url(f"{live_server}/identifications/*")
+    assert _identification_count() == 1
+    ident = db.session.scalars(select(Identification)).one()
+    assert len(ident.images) == 2
+
+
+def test_upload_cut_off_offers_a_retry_that_sends_it_again(page, live_server, app, app_ctx, fake_providers,
+                                                            queued_only, tmp_path):
+    if not page.js_enabled:
+        pytest.skip("the retry button belongs to the script")
+    photo = tmp_path / "palm.jpg"
+    photo.write_bytes(images.jpeg(1200, 900, color=(60, 140, 70)))
+    cut = []
+
+    def cut_the_first(route):
+        if route.request.method == "POST" and not cut:
+            cut.append(route.request)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/identify", cut_the_first)
+    page.goto(f"{live_server}/identify")
+    page.set_input_files("#photo-library", str(photo))
+    page.get_by_role("button", name="Identify").click()
+    retry = page.get_by_role("button", name="Try the upload again")
+    retry.wait_for()
+    assert "connection dropped" in page.locator("form[data-upload] [role=alert]").inner_text()
+    assert page.locator(".upload-progress progress").evaluate("bar => bar.value") == 0
+    retry.click()
+    page.wait_for_url(f"{live_server}/identifications/*")
+    assert len(cut) == 1 and _identification_count() == 1
+
+
+@pytest.fixture
+def bfcache_page(browser):
+    """A phone-sized page in a Chromium that keeps pages in the back-forward cache, as phones do
+    (Playwright turns that cache off by default)."""
+    own = browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                                      ignore_default_args=["--disable-back-forward-cache"])
+    context = own.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    own.close()
+
+
+def test_back_from_a_result_finds_the_form_ready_again(bfcache_page, live_server, app, app_ctx, fake_providers,
+                                                       queued_only, tmp_path):
+    page = bfcache_page
+    photo = tmp_path / "ivy.jpg"
+    photo.write_bytes(images.jpeg(1200, 900, color=(20, 100, 70)))
+    _upload(page, live_server, photo)
+    page.go_back(wait_until="commit")  # a page from the cache fires no load event
+    page.wait_for_url(f"{live_server}/identify", wait_until="commit")
+    assert page.get_by_role("button", name="Identify").is_enabled()
+    assert page.get_by_role("button", name="Try the upload again").is_hidden()
