@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
+from rq import get_current_job
 from sqlalchemy import and_, delete, insert, inspect, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload, selectinload
@@ -761,8 +762,10 @@ def run_identification(ident_id: uuid.UUID | str, sent: dict[str, Any] | None = 
     except BaseException:
         db.session.rollback()
         if row.loaded is not None:
-            # The job may be retried by RQ; until then the user sees a failure they can retry.
-            _fail(row.loaded, messages.BOTH_DOWN)
+            # Until RQ runs the job again (if it has a retry left) the user sees a failure they can retry.
+            job = get_current_job()
+            retried = job is not None and (job.retries_left or 0) > 0
+            _fail(row.loaded, messages.BOTH_DOWN if retried else messages.BOTH_DOWN_RETRY_LATER)
         raise
     return row.loaded.status if row.loaded is not None else row.status
 

@@ -708,3 +708,26 @@ def test_bookkeeping_waits_for_the_requests_only_so_long(client, ready, monkeypa
     post_upload(client, [images.jpeg(color=(20, 60, 140))])
     assert _only()[0].status == "completed"
     assert built and marked and marked[0] < built[0]
+
+
+@pytest.mark.parametrize(("retries_left", "message"), [(1, messages.BOTH_DOWN), (0, messages.BOTH_DOWN_RETRY_LATER),
+                                                       (None, messages.BOTH_DOWN_RETRY_LATER)])
+def test_a_job_that_breaks_promises_a_retry_only_while_rq_has_one_left(app, client, ready, monkeypatch,
+                                                                       retries_left, message):
+    from types import SimpleNamespace
+    post_upload(client, [images.jpeg(color=(10, 200, 90))])
+    ident = _only()[0]
+    ident.status = "queued"  # as RQ runs it again
+    db.session.commit()
+    app.extensions["redis"].delete(service.CACHE_PREFIX + ident.cache_key)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away mid-job")
+
+    monkeypatch.setattr(service, "_finish", broken)
+    job = SimpleNamespace(retries_left=retries_left) if retries_left is not None else None
+    monkeypatch.setattr(service, "get_current_job", lambda: job)
+    with pytest.raises(RuntimeError):
+        service.run_identification(ident.id)
+    db.session.expire_all()
+    assert (ident.status, ident.error) == ("failed", message)
