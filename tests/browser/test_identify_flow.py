@@ -32,6 +32,13 @@ def queued_only(app, monkeypatch):
     monkeypatch.setitem(app.extensions, "queues", {n: Queue(n, connection=redis) for n in ("fast", "slow")})
 
 
+def _photo(tmp_path, name, color):
+    """Write a 1200x900 JPEG of one colour for the file input (another colour is another photo)."""
+    path = tmp_path / name
+    path.write_bytes(images.jpeg(1200, 900, color=color))
+    return path
+
+
 def _upload(page, live_server, photo, *, mark_page=False):
     """Choose a photo from the library on the identify page, send it, and wait for its result page.
 
@@ -97,8 +104,7 @@ def test_photo_to_result_without_reloading(page, live_server, app, app_ctx, fake
 
 def test_photo_seen_before_shows_its_result_at_once(page, live_server, app, app_ctx, fake_providers,
                                                     queued_only, tmp_path):
-    photo = tmp_path / "again.jpg"
-    photo.write_bytes(images.jpeg(1200, 900, color=(30, 90, 30)))
+    photo = _photo(tmp_path, "again.jpg", (30, 90, 30))
     _upload(page, live_server, photo)
     _finish_job(app)
     _upload(page, live_server, photo, mark_page=True)
@@ -124,8 +130,7 @@ def test_progress_stops_polling_once_the_socket_is_open(page, live_server, app, 
                                                          queued_only, tmp_path):
     if not page.js_enabled:
         pytest.skip("without JavaScript the page refreshes itself; there is no socket")
-    photo = tmp_path / "fern.jpg"
-    photo.write_bytes(images.jpeg(1200, 900, color=(20, 120, 40)))
+    photo = _photo(tmp_path, "fern.jpg", (20, 120, 40))
     polls = []
     page.on("request", lambda request: polls.append(request.url) if request.url.endswith("/progress") else None)
     sockets = []
@@ -144,8 +149,7 @@ def test_progress_stops_polling_once_the_socket_is_open(page, live_server, app, 
 def test_care_notes_appear_when_enrichment_has_written_them(page, live_server, app, app_ctx, fake_providers,
                                                             queued_only, tmp_path):
     from app.species.enrichment import enrich_species
-    photo = tmp_path / "calathea.jpg"
-    photo.write_bytes(images.jpeg(1200, 900, color=(60, 100, 30)))
+    photo = _photo(tmp_path, "calathea.jpg", (60, 100, 30))
     _upload(page, live_server, photo)
     _finish_job(app)
     page.wait_for_selector('.identify-progress[data-status="completed"]', timeout=15_000)
@@ -168,8 +172,7 @@ def test_care_notes_appear_when_enrichment_has_written_them(page, live_server, a
 
 def test_identify_reached_from_the_nav_uploads_through_the_script(page, live_server, app, app_ctx, fake_providers,
                                                                   queued_only, tmp_path):
-    photo = tmp_path / "pothos.jpg"
-    photo.write_bytes(images.jpeg(1200, 900, color=(40, 110, 50)))
+    photo = _photo(tmp_path, "pothos.jpg", (40, 110, 50))
     sent = _uploads_sent(page)
     nav = page.get_by_role("navigation", name="Main")
     page.goto(f"{live_server}/")
@@ -192,8 +195,7 @@ def test_double_tap_on_identify_uploads_once(page, live_server, app, app_ctx, fa
                                              tmp_path):
     if not page.js_enabled:
         pytest.skip("without JavaScript the browser itself submits the form")
-    photo = tmp_path / "ficus.jpg"
-    photo.write_bytes(images.jpeg(1200, 900, color=(50, 120, 60)))
+    photo = _photo(tmp_path, "ficus.jpg", (50, 120, 60))
     sent = _uploads_sent(page)
     page.goto(f"{live_server}/identify")
     page.set_input_files("#photo-library", str(photo))
@@ -218,14 +220,21 @@ def test_a_fresh_upload_form_shows_no_retry_or_problem(page, live_server, fake_p
     assert shown == "none"
 
 
+def test_history_entries_are_tap_targets(page, live_server, app, app_ctx, fake_providers, queued_only, tmp_path):
+    _upload(page, live_server, _photo(tmp_path, "fern.jpg", (20, 100, 80)))
+    page.goto(f"{live_server}/identifications")
+    entry = page.locator(".identify-history a").first.bounding_box()
+    assert entry["height"] >= 44  # a thumb's width: the line of text alone was ~19 px
+    assert page.locator(".identify-history time").first.inner_text().endswith(" UTC")
+
+
 @pytest.mark.parametrize("arrival", ["address", "nav"])
 def test_back_then_forward_after_a_result_shown_in_place_shows_each_page(page, live_server, app, app_ctx,
                                                                          fake_providers, queued_only, tmp_path,
                                                                          arrival):
     if not page.js_enabled:
         pytest.skip("without JavaScript every result is a page of its own")
-    photo = tmp_path / "aloe.jpg"
-    photo.write_bytes(images.jpeg(1200, 900, color=(70, 130, 40)))
+    photo = _photo(tmp_path, "aloe.jpg", (70, 130, 40))
     _upload(page, live_server, photo)
     _finish_job(app)
     if arrival == "nav":
@@ -281,8 +290,7 @@ def test_upload_cut_off_offers_a_retry_that_sends_it_again(page, live_server, ap
                                                             queued_only, tmp_path):
     if not page.js_enabled:
         pytest.skip("the retry button belongs to the script")
-    photo = tmp_path / "palm.jpg"
-    photo.write_bytes(images.jpeg(1200, 900, color=(60, 140, 70)))
+    photo = _photo(tmp_path, "palm.jpg", (60, 140, 70))
     cut = []
 
     def cut_the_first(route):
@@ -321,8 +329,7 @@ def bfcache_page(browser):
 def test_back_from_a_result_finds_the_form_ready_again(bfcache_page, live_server, app, app_ctx, fake_providers,
                                                        queued_only, tmp_path):
     page = bfcache_page
-    photo = tmp_path / "ivy.jpg"
-    photo.write_bytes(images.jpeg(1200, 900, color=(20, 100, 70)))
+    photo = _photo(tmp_path, "ivy.jpg", (20, 100, 70))
     _upload(page, live_server, photo)
     page.go_back(wait_until="commit")  # a page from the cache fires no load event
     page.wait_for_url(f"{live_server}/identify", wait_until="commit")

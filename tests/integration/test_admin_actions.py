@@ -25,9 +25,9 @@ def _remaining(ids) -> set:
     return set(db.session.scalars(select(Identification.id).where(Identification.id.in_(ids))))
 
 
-def _bulk(client, action, rowids):
-    listing = client.get("/admin/admin_identifications/")
-    return client.post("/admin/admin_identifications/action/", data={
+def _bulk(client, action, rowids, view="admin_identifications"):
+    listing = client.get(f"/admin/{view}/")
+    return client.post(f"/admin/{view}/action/", data={
         "action": action, "rowid": [str(r) for r in rowids], "csrf_token": csrf_token(listing.text)})
 
 
@@ -54,9 +54,7 @@ def test_admin_bulk_delete_with_ids_that_are_not_uuids_deletes_nothing(client, a
 
 def test_admin_bulk_delete_is_refused_where_delete_is_off(client, auth, users):
     auth.login("admin@example.com")
-    listing = client.get("/admin/admin_users/")
-    response = client.post("/admin/admin_users/action/", data={
-        "action": "delete", "rowid": [str(users["bob"].id)], "csrf_token": csrf_token(listing.text)})
+    response = _bulk(client, "delete", [users["bob"].id], view="admin_users")
 
     assert response.status_code == 302
     db.session.expire_all()
