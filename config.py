@@ -93,6 +93,9 @@ class Config:
     RATELIMIT_ENABLED = True
     RATELIMIT_DEFAULT = _env("RATELIMIT_DEFAULT", "120 per minute")  # state-changing requests
     RATELIMIT_HEADERS_ENABLED = True
+    # One Redis round trip to count a request and one to read the headers' figures (a fixed window needs
+    # a GET and a TTL for those), and no burst of twice the limit across a window's edge.
+    RATELIMIT_STRATEGY = "sliding-window-counter"
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True
     SEARCH_RATE_LIMIT = _env("SEARCH_RATE_LIMIT", "60 per minute")  # per IP: every search hits the database

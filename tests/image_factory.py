@@ -305,17 +305,35 @@ def upright_exif_gps_jpeg() -> bytes:
     return exif_gps_jpeg(orientation=1, icc_profile=icc, progressive=True)
 
 
-def jpeg_with_scan_payload(payload: bytes) -> bytes:
-    """Hide bytes inside a JPEG's entropy-coded data, where no segment rule can see them.
+def jpeg_with_scan_payload(payload: bytes, offset: int = 16) -> bytes:
+    """Hide bytes inside a JPEG's entropy-coded data, offset bytes in, where no segment rule can see them.
 
     The decoder mostly meets them as damaged data and warns (verify() refuses those); Pillow still opens
-    and decodes the file.
+    and decodes the file. At the default offset they lie in the file's first kilobyte (see DEEP_IN_SCAN).
     """
     data = jpeg()
     scan = data.index(b"\xff\xda")
     (length,) = struct.unpack_from(">H", data, scan + 2)
-    start = scan + 2 + length + 16
+    start = scan + 2 + length + offset
+    assert start < len(data) - 2, "the offset runs past the scan data"
     return data[:start] + payload + data[start:]
+
+
+# An offset into jpeg()'s scan data past the file's first kilobyte, where browsers and PDF readers look.
+DEEP_IN_SCAN = 2000
+
+
+def jpeg_with_trailer(trailer: bytes, base: bytes | None = None) -> bytes:
+    """Append bytes after a JPEG's end-of-image marker, as a phone appends a motion photo's video."""
+    return (base or jpeg()) + trailer
+
+
+def motion_photo_trailer() -> bytes:
+    """Return the start of an MP4 as a motion photo appends it, its data holding, by chance, signatures
+    that would be a payload at the start of what follows a photo."""
+    data = random.Random(3).randbytes(200_000)
+    return (struct.pack(">I4s4sI", 24, b"ftyp", b"mp42", 0) + b"isommp42" + data[:5000]
+            + b"PK\x03\x04<svg %PDF-" + data[5000:])
 
 
 def jpeg_with_segment(marker: int, payload: bytes, base: bytes | None = None) -> bytes:

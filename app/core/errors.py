@@ -55,6 +55,15 @@ def _retry_after_seconds() -> int:
     return max(1, math.ceil(current.reset_at - time.time())) if current else 60
 
 
+def rate_limited_message(seconds: int) -> str:
+    """Say how long to wait in the unit a person thinks in: a daily limit is hours away, not 85,000 seconds."""
+    if seconds < 120:
+        return messages.RATE_LIMITED.format(seconds=seconds)
+    if seconds < 2 * 3600:
+        return messages.RATE_LIMITED_MINUTES.format(minutes=math.ceil(seconds / 60))
+    return messages.RATE_LIMITED_HOURS.format(hours=math.ceil(seconds / 3600))
+
+
 def init_errors(app: Flask) -> None:
     """Register one handler per kind of failure."""
 
@@ -68,8 +77,7 @@ def init_errors(app: Flask) -> None:
     def rate_limited(exc):
         seconds = _retry_after_seconds()
         log_event("rate_limited", "refused", level=logging.WARNING, path=request.path)
-        return error_response(429, messages.RATE_LIMITED.format(seconds=seconds),
-                              {"Retry-After": str(seconds)})
+        return error_response(429, rate_limited_message(seconds), {"Retry-After": str(seconds)})
 
     @app.errorhandler(OperationalError)
     def database_down(exc):

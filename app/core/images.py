@@ -3,8 +3,10 @@
 A JPEG that needs no turning or downscaling (what a phone's browser sends once upload.js has scaled
 it) keeps its compressed image data and loses everything else: it is rebuilt from the segments a
 decoder needs, and decoded to prove it whole. Every other photo, and any whose image data holds markup
-or another format's signature, is decoded and re-encoded from its pixels; a JPEG's data is then still
-decoded strictly, since Pillow takes damaged scan data for whole.
+or another format's signature, is decoded and re-encoded from its pixels (a WebP as a JPEG: Pl@ntNet
+takes JPEG and PNG only); a JPEG's data is then still decoded strictly, since Pillow takes damaged scan
+data for whole. A file that is also another kind of file, where that kind's readers look for it (a
+polyglot), is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from app.core.messages import (
     UPLOAD_BAD_TYPE,
     UPLOAD_CORRUPT,
+    UPLOAD_POLYGLOT,
     UPLOAD_TOO_MANY_PIXELS,
     UPLOAD_TOO_SMALL,
 )
@@ -40,18 +43,18 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 
 THUMBNAIL_SIDE = 320
 JPEG_QUALITY = 88
-WEBP_QUALITY = 88
 THUMBNAIL_QUALITY = 80
 # Box-reduce by an integer factor first, then Lanczos over the last step: a sharp preview at a fraction
 # of full Lanczos' cost on a phone-sized photo.
 THUMBNAIL_REDUCING_GAP = 1.0
 
 # The JPEG plugin hands back "MPO" for a JPEG with an MP extension; we only ever read its frame 0.
+# Stored as JPEG or PNG, the formats every provider takes.
 _OUTPUT_FORMAT = MappingProxyType(
-    {"JPEG": "JPEG", "MPO": "JPEG", "HEIF": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
+    {"JPEG": "JPEG", "MPO": "JPEG", "HEIF": "JPEG", "PNG": "PNG", "WEBP": "JPEG"}
 )
-_CONTENT_TYPE = MappingProxyType({"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"})
-_EXTENSION = MappingProxyType({"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"})
+_CONTENT_TYPE = MappingProxyType({"JPEG": "image/jpeg", "PNG": "image/png"})
+_EXTENSION = MappingProxyType({"JPEG": ".jpg", "PNG": ".png"})
 _HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
 )
@@ -81,6 +84,17 @@ _MARKUP_TAG = re.compile(rb"<(?:script|html|svg|body|iframe|object|embed|\?xml|!
 # by a fast literal scan for "PK": a search for each took as long again.
 _PDF_SIGNATURE = b"%PDF-"
 _ZIP_RECORD = re.compile(rb"PK(?:\x03\x04|\x05\x06)")
+# Where other readers look for their own format in a file: browsers (sniffing markup) and PDF readers in
+# its first kilobyte, ZIP readers for the end-of-directory record in its last 22 bytes plus the longest
+# archive comment, and anyone at the start of what follows the image's own end. Found there, the upload is
+# a polyglot and refused. The same signatures inside compressed image data may be chance (one in a few
+# hundred photos holds "PK\x03\x04" somewhere), so there they only get the photo re-encoded.
+_SNIFFED_HEAD = 1024
+# Markup a browser would render or run ("<?xml" alone is not, and may start a photo's XMP metadata).
+_SNIFFED_MARKUP = re.compile(rb"<(?:script|html|svg|body|iframe|object|embed|!doctype)", re.IGNORECASE)
+_ZIP_END = re.compile(rb"PK\x05\x06")
+_ZIP_TAIL = 22 + 65535
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Decoding at 1/8 scale still reads every bit of the compressed data, so it finds truncation and damage.
 _VALIDATION_SCALE = 8
 # libjpeg's warning for bytes it did not need between the last scan's data and the end-of-image marker.
@@ -118,6 +132,11 @@ class ImageRejected(Exception):
         return cls(422, "too_many_pixels", UPLOAD_TOO_MANY_PIXELS)
 
     @classmethod
+    def polyglot(cls) -> ImageRejected:
+        """Build the rejection for a file that is also another kind of file (a page, archive or PDF)."""
+        return cls(415, "polyglot", UPLOAD_POLYGLOT)
+
+    @classmethod
     def too_small(cls) -> ImageRejected:
         """Build the rejection for an image with a side under the minimum."""
         return cls(422, "too_small", UPLOAD_TOO_SMALL)
@@ -144,7 +163,7 @@ class CleanImage:
 def sniff_is_image(first_bytes: bytes) -> bool:
     """Tell whether the bytes start like one of the allowed formats."""
     head = first_bytes[:_SNIFF_BYTES]
-    if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n"):
+    if head.startswith(b"\xff\xd8\xff") or head.startswith(_PNG_SIGNATURE):
         return True
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return True
@@ -201,7 +220,12 @@ def prepare_image(
             source_format = img.format or ""
             if source_format not in _OUTPUT_FORMAT:
                 raise ImageRejected.bad_type()
-            copied = _copy_jpeg(stream, img, max_side, start_check)
+            stream.seek(0)
+            original = stream.read()
+            jpeg = _jpeg_copy(original) if source_format in ("JPEG", "MPO") else None
+            if _is_polyglot(original, _image_end(original, source_format, jpeg)):
+                raise ImageRejected.polyglot()
+            copied = _copy_jpeg(jpeg[0] if jpeg else None, img, max_side, start_check)
             if copied is not None:
                 return copied
             _draft_jpeg(img, max_side)
@@ -212,9 +236,7 @@ def prepare_image(
             if source_format not in ("JPEG", "MPO"):
                 return image, _decoded_already
             # Pillow decoded it, but takes scan data cut short or padded for whole (libjpeg only warns).
-            stream.seek(0)
-            original = stream.read()
-            return image, start_check(partial(_verify_jpeg, _jpeg_without_metadata(original) or original))
+            return image, start_check(partial(_verify_jpeg, jpeg[0] if jpeg else original))
 
 
 def _reencode(img: Image.Image, out_format: str, max_side: int) -> CleanImage:
@@ -260,11 +282,11 @@ def _open(stream: BinaryIO, head: bytes) -> Image.Image:
         raise ImageRejected.corrupt() from exc
 
 
-def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int,
+def _copy_jpeg(data: bytes | None, img: Image.Image, max_side: int,
                start_check: Callable[[Callable[[], None]], Callable[[], None]],
                ) -> tuple[CleanImage, Callable[[], None]] | None:
-    """Return an upright, small enough JPEG without its metadata, its image data untouched, and the
-    wait for its check (started as soon as the copy exists).
+    """Return an upright, small enough JPEG without its metadata (data, from _jpeg_copy), its
+    image data untouched, and the wait for its check (started as soon as the copy exists).
 
     None means the photo needs its pixels rewritten: it must be turned or downscaled, is not RGB
     or grey, or has a layout we do not copy (a check started then is left to end unheeded).
@@ -275,11 +297,7 @@ def _copy_jpeg(stream: BinaryIO, img: Image.Image, max_side: int,
         orientation = img.getexif().get(_ORIENTATION_TAG, 1)
     except Exception:
         return None  # broken EXIF: the re-encoding path copes with it
-    if orientation != 1:
-        return None
-    stream.seek(0)
-    data = _jpeg_without_metadata(stream.read())
-    if data is None:
+    if orientation != 1 or data is None:
         return None
     verify = start_check(partial(_verify_jpeg, data))
     if _carries_payload(data):
@@ -299,7 +317,7 @@ def _verify_jpeg(data: bytes) -> None:
     Every compressed bit is still read. libjpeg only warns on scan data that stops short of the
     image, is padded, or holds bytes it cannot decode, and fills what is missing with grey; Pillow
     does not surface its warnings, simplejpeg's strict mode raises them. The metadata should be gone
-    (_jpeg_without_metadata) so that a quirk in a segment we drop is not refused. Runs without the GIL.
+    (_jpeg_copy) so that a quirk in a segment we drop is not refused. Runs without the GIL.
     """
     try:
         colorspace = simplejpeg.decode_jpeg_header(data)[2]
@@ -333,8 +351,46 @@ def _carries_payload(data: bytes) -> bool:
             or _MARKUP_TAG.search(data) is not None)
 
 
-def _jpeg_without_metadata(data: bytes) -> bytes | None:
-    """Rebuild a JPEG from the segments its decoder needs, or return None for a layout we do not copy.
+def _is_polyglot(data: bytes, image_end: int | None) -> bool:
+    """Tell whether an upload is also another kind of file where that kind's readers look (see _SNIFFED_HEAD).
+
+    What follows the image's end (image_end, None when unknown) is looked at only at its start: a phone
+    may append a video there (a motion photo), whose compressed bytes hold any short signature by chance.
+    """
+    if _ZIP_END.search(data, max(0, len(data) - _ZIP_TAIL)):
+        return True
+    if _is_sniffed_as_another_format(data[:_SNIFFED_HEAD]):
+        return True
+    appended = data[image_end:image_end + _SNIFFED_HEAD].lstrip() if image_end is not None else b""
+    return _ZIP_RECORD.match(appended) is not None or _is_sniffed_as_another_format(appended)
+
+
+def _is_sniffed_as_another_format(head: bytes) -> bool:
+    return _PDF_SIGNATURE in head or _SNIFFED_MARKUP.search(head) is not None
+
+
+def _image_end(data: bytes, source_format: str, jpeg: tuple[bytes, int] | None) -> int | None:
+    """Return where the image's own data ends in an upload (jpeg: its _jpeg_copy), or None where we
+    cannot tell (a JPEG layout we do not copy, HEIF)."""
+    if jpeg is not None:
+        return jpeg[1]
+    if source_format == "WEBP":
+        (size,) = struct.unpack_from("<I", data, 4)
+        return 8 + size + (size & 1)
+    if source_format == "PNG":
+        pos = len(_PNG_SIGNATURE)
+        while pos + 8 <= len(data):
+            (length,) = struct.unpack_from(">I", data, pos)
+            kind = data[pos + 4:pos + 8]
+            pos += 12 + length  # length, type, data, CRC
+            if kind == b"IEND":
+                return pos
+    return None
+
+
+def _jpeg_copy(data: bytes) -> tuple[bytes, int] | None:
+    """Rebuild a JPEG from the segments its decoder needs, and return it with where the original's
+    frame 0 ends; or None for a layout we do not copy.
 
     Kept: frame header, tables, restart interval, Adobe's colour-transform marker, and each scan with
     its entropy-coded data (a sequential scan's header with its standard parameters). Dropped: every
@@ -355,7 +411,7 @@ def _jpeg_without_metadata(data: bytes) -> bytes | None:
             continue
         if data[pos:pos + 2] == _JPEG_EOI:
             parts.append(_JPEG_EOI)
-            return b"".join(parts)
+            return b"".join(parts), pos + 2
         if pos + 4 > end:
             return None
         (length,) = struct.unpack_from(">H", data, pos + 2)
@@ -435,8 +491,6 @@ def _encode(img: Image.Image, out_format: str, max_side: int) -> CleanImage:
     buffer = io.BytesIO()
     if out_format == "JPEG":
         fresh.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    elif out_format == "WEBP":
-        fresh.save(buffer, format="WEBP", quality=WEBP_QUALITY)
     else:
         fresh.save(buffer, format="PNG")
     data = buffer.getvalue()

@@ -15,6 +15,8 @@ PW_COMMON = "This password is too common. Choose another."
 PW_SIMILAR = "Your password is too similar to your email or username."
 OAUTH_FAILED = "Google sign-in didn't complete. Please try again."
 RATE_LIMITED = "You're going a bit fast. Please wait {seconds} seconds."
+RATE_LIMITED_MINUTES = "You've reached the limit for now. Please try again in {minutes} minutes."
+RATE_LIMITED_HOURS = "You've reached the limit for today. Please try again in about {hours} hours."
 QUEUE_DOWN = (
     "Identification is temporarily unavailable. Your photo was not saved. "
     "Please try again in a few minutes."
@@ -69,3 +71,5 @@ IDENTIFY_NO_PROVIDER = (
 HEALTH_UNAVAILABLE = "The health check comes from Plant.id, which did not answer this time. Try again later."
 IDENTIFY_DEMO = "Demo result from local fake providers: not a real identification."
 IDENTIFY_STUCK = "This identification took too long to finish. Your photo is saved: press Retry to try again."
+UPLOAD_POLYGLOT = ("That file has another file hidden in it (a web page, an archive or a PDF), so we can't take it. "
+                   "Please upload the photo straight from your camera or photo library.")

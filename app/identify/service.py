@@ -150,14 +150,13 @@ def submit_known_upload(known: tuple[dict[str, Any], dict[str, Any]], organs: Se
                         wants_health: bool = False) -> Submitted:
     """Answer an upload seen before straight from the cache, sharing its already cleaned photos."""
     entry, cached = known
-    take_quota(quota_subject)
+    take_quota(quota_subject, cache_hit=True)
     ident_id = uuid.uuid4()
     ident = Identification(id=ident_id, owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=entry["cache_key"], latitude=latitude, longitude=longitude, demo=is_demo(),
                            providers=configured_providers(), wants_health=wants_health)
     for position, (image, organ) in enumerate(zip(entry["images"], organs, strict=True)):
         ident.images.append(IdentificationImage(identification_id=ident_id, position=position, organ=organ, **image))
-    count_cache("hit")
     # Nobody can be listening to an id made a moment ago: no progress event to publish.
     _complete(ident, cached, from_cache=True, announce=False)
     return Submitted(ident_id, ident=ident)
@@ -180,14 +179,22 @@ def store_cached_result(key: str, payload: dict[str, Any]) -> None:
 def count_cache(outcome: str) -> None:
     """Count a cache hit or miss in Prometheus and in Redis (the admin panel's daily rate)."""
     CACHE.labels(outcome).inc()
-    key = f"{STATS_PREFIX}cache_{outcome}:{utcnow():%Y-%m-%d}"
     try:
         with get_redis().pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 8 * 24 * 3600)
+            _count_cache_in(pipe, outcome)
             pipe.execute()
     except RedisError:
         pass
+
+
+def _cache_count_key(outcome: str) -> str:
+    return f"{STATS_PREFIX}cache_{outcome}:{utcnow():%Y-%m-%d}"
+
+
+def _count_cache_in(pipe: Any, outcome: str) -> None:
+    key = _cache_count_key(outcome)
+    pipe.incr(key)
+    pipe.expire(key, 8 * 24 * 3600)
 
 
 def cache_stats() -> dict[str, Any]:
@@ -200,16 +207,28 @@ def cache_stats() -> dict[str, Any]:
     return {"hits": hits, "misses": misses, "hit_rate": hits / total if total else None}
 
 
-def take_quota(subject: str) -> None:
-    """Count one identification against today's quota; raise QuotaExceeded past UPLOAD_QUOTA."""
+def take_quota(subject: str, *, cache_hit: bool = False) -> None:
+    """Count one identification against today's quota; raise QuotaExceeded past UPLOAD_QUOTA.
+
+    cache_hit: the answer is in the cache already; it is counted (count_cache) in the same round trip.
+    """
     key = f"{QUOTA_PREFIX}{subject}:{utcnow():%Y-%m-%d}"
     redis = get_redis()
     # One round trip: the key names its day, so renewing its expiry on every use is harmless.
     with redis.pipeline(transaction=False) as pipe:
-        used, _ = pipe.incr(key).expire(key, 25 * 3600).execute()
+        pipe.incr(key).expire(key, 25 * 3600)
+        if cache_hit:
+            _count_cache_in(pipe, "hit")
+        used = pipe.execute()[0]
     if used > current_app.config["UPLOAD_QUOTA"]:
-        redis.decr(key)
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.decr(key)
+            if cache_hit:
+                pipe.decr(_cache_count_key("hit"))
+            pipe.execute()
         raise QuotaExceeded()
+    if cache_hit:
+        CACHE.labels("hit").inc()
 
 
 def _give_back_quota(subject: str) -> None:

@@ -5,6 +5,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
+import click
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session,
                    url_for)
 from flask_limiter.util import get_remote_address
@@ -339,12 +340,15 @@ def register(app) -> None:
     register_periodic_job(app, "identify-count", service.count_finished_identifications,
                           app.config["IDENTIFY_COUNT_SECONDS"])
 
-    @app.cli.command("fake-providers")
-    def fake_providers_command():
-        """Run local fake providers in the foreground and print the settings to export (demo, not real)."""
+    @app.cli.command("fake-providers", context_settings={"ignore_unknown_options": True})
+    @click.argument("options", nargs=-1, type=click.UNPROCESSED)
+    def fake_providers_command(options):
+        """Run local fake providers in the foreground and print the settings to export (demo, not real).
+
+        Takes python -m app.providers.fakes' options: --port (8765), --host, --slow-seconds."""
         from app.providers.fakes import main
         print("# Results from these fakes are labelled 'demo, not real' on every page.")
-        raise SystemExit(main([]))
+        raise SystemExit(main(list(options)))
 
 
 def _resolve_subject(subject_id: uuid.UUID):

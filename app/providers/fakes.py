@@ -1028,7 +1028,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="how long 'slow' mode waits before answering")
     args = parser.parse_args(argv)
     done = threading.Event()
-    with FakeProviders(args.port, args.host, slow_seconds=args.slow_seconds) as fake:
+    try:
+        fake = FakeProviders(args.port, args.host, slow_seconds=args.slow_seconds)
+    except OSError as exc:
+        print(f"Cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): choose another port with --port.",
+              file=sys.stderr)
+        return 1
+    with fake:
         for key, value in fake.settings.items():
             print(f"export {key}={value}")
         print(f"# control: curl -X POST {fake.url}/_control -d "

@@ -1,8 +1,13 @@
 """Result pages, privacy, sharing, photos, history with keyset pagination, progress fragment and home section."""
 import html
+import os
 import re
+import socket
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -231,8 +236,28 @@ def test_nav_has_identify_link(client, app_ctx):
     assert 'href="/identify"' in client.get("/").text
 
 
-def test_fake_providers_command_is_registered(app):
-    assert "fake-providers" in app.cli.commands
+def test_fake_providers_command_listens_on_the_port_asked_for(app):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "FLASK_APP": "wsgi.py", "VERDANT_ENV": "testing"}
+    command = [sys.executable, "-m", "flask", "fake-providers", "--port", str(port)]
+    with subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, text=True) as server:
+        try:
+            lines = [server.stdout.readline() for _ in range(3)]
+            assert f"export PLANTID_BASE_URL=http://127.0.0.1:{port}" in "".join(lines), lines
+        finally:
+            server.terminate()
+
+
+def test_fake_providers_on_a_taken_port_say_which_option_to_use(capsys):
+    from app.providers.fakes import main
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["--port", str(taken.getsockname()[1])]) == 1
+    assert "choose another port with --port" in capsys.readouterr().err
 
 
 @pytest.fixture

@@ -129,6 +129,7 @@ HOSTILE = [
     ("html", images.html_bytes, 415, messages.UPLOAD_BAD_TYPE),
     ("pdf", images.pdf_bytes, 415, messages.UPLOAD_BAD_TYPE),
     ("gif", images.gif, 415, messages.UPLOAD_BAD_TYPE),
+    ("polyglot", images.polyglot, 415, messages.UPLOAD_POLYGLOT),
     ("truncated", images.truncated_jpeg, 422, messages.UPLOAD_CORRUPT),
     ("damaged_scan", images.damaged_jpeg, 422, messages.UPLOAD_CORRUPT),
     ("scan_cut_short", images.cut_short_jpeg, 422, messages.UPLOAD_CORRUPT),
@@ -183,12 +184,15 @@ def test_queue_down_answers_503_and_keeps_nothing(app, client, ready, monkeypatc
     assert ready.hits("plantid") == 1
 
 
-def test_polyglot_is_stored_as_clean_pixels_only(app, client, ready):
-    response = post_upload(client, [images.polyglot()])
+def test_a_webp_photo_reaches_both_providers_as_a_jpeg(app, client, ready):
+    # Pl@ntNet takes JPEG and PNG only: a WebP stored as it came was never sent there.
+    response = post_upload(client, [(images.webp(), "plant.webp")])
     assert response.status_code == 303
     ident = db.session.scalars(select(Identification)).one()
-    stored = app.extensions["storage"].open(ident.images[0].storage_key)
-    assert b"<script>" not in stored and b"PK\x05\x06" not in stored
+    assert ident.status == "completed" and not ident.partial
+    assert ident.images[0].content_type == "image/jpeg" and ident.images[0].storage_key.endswith(".jpg")
+    sent = ready.last_request("plantnet")
+    assert sent is not None and b"Content-Type: image/jpeg" in sent.body and b"image/webp" not in sent.body
 
 
 def test_empty_upload_is_refused_and_nothing_stored(app, client, ready):
@@ -311,3 +315,45 @@ def test_thumbnail_storage_failure_keeps_the_identification_and_shows_the_photo(
     thumbnail = client.get(f"/identifications/{ident.id}/images/0/thumb")
     assert thumbnail.status_code == 200
     assert thumbnail.data == storage.open(ident.images[0].storage_key)
+
+
+def test_quota_refuses_a_photo_seen_before_and_counts_no_cache_hit(app, client, auth, users, ready, monkeypatch):
+    from app.identify import service
+    monkeypatch.setitem(app.config, "UPLOAD_QUOTA", 2)
+    auth.login()
+    photo = images.jpeg(color=(40, 100, 10))
+    assert post_upload(client, [photo]).status_code == 303
+    assert post_upload(client, [photo]).status_code == 303  # answered from the cache
+    assert service.cache_stats()["hits"] == 1
+    response = post_upload(client, [photo])
+    assert response.status_code == 429 and str(escape(messages.UPLOAD_QUOTA)) in response.text
+    assert service.cache_stats()["hits"] == 1
+    assert len(db.session.scalars(select(Identification)).all()) == 2
+
+
+def test_limited_requests_say_how_many_are_left(app, client, ready, monkeypatch):
+    import time
+    monkeypatch.setitem(app.config, "IDENTIFY_ANON_RATE_LIMIT", "3 per minute")
+    left = []
+    for _ in range(3):
+        response = post_upload(client, [images.jpeg()])
+        assert response.status_code == 303 and response.headers["X-RateLimit-Limit"] == "3"
+        assert time.time() < float(response.headers["X-RateLimit-Reset"]) <= time.time() + 61
+        left.append(int(response.headers["X-RateLimit-Remaining"]))
+    assert left == [2, 1, 0]
+    refused = post_upload(client, [images.jpeg()])
+    assert refused.status_code == 429 and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(refused.headers["Retry-After"]) <= 61
+
+
+@pytest.mark.parametrize(("limit", "wait", "at_least"), [("1 per day", r"about 2[45] hours", 86000),
+                                                          ("1 per hour", r"in 6[01] minutes", 3500),
+                                                          ("1 per minute", r"wait \d\d? seconds", 1)])
+def test_a_rate_limit_says_how_long_to_wait_in_words(app, client, ready, monkeypatch, limit, wait, at_least):
+    # A daily limit used to say "Please wait 85663 seconds".
+    import re
+    monkeypatch.setitem(app.config, "IDENTIFY_ANON_RATE_LIMIT", limit)
+    assert post_upload(client, [images.jpeg()]).status_code == 303
+    refused = post_upload(client, [images.jpeg()])
+    assert refused.status_code == 429 and re.search(wait, refused.text)
+    assert int(refused.headers["Retry-After"]) >= at_least
