@@ -23,6 +23,13 @@ def init_template_globals(app: Flask) -> None:
     """Give templates the registered navigation and an endpoint check."""
     app.jinja_env.globals["nav_links"] = lambda: app.extensions.get("nav_links", [])
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    app.jinja_env.filters["given"] = given_attributes
+
+
+def given_attributes(attributes: dict) -> dict:
+    """Keep the HTML attributes that have a value: WTForms writes None literally (a password input's
+    type=None rendered type="None", and the browser showed the password as it was typed)."""
+    return {name: value for name, value in attributes.items() if value is not None}
 
 
 def register_discussable(app: Flask, subject_type: str, resolve: Callable) -> None:

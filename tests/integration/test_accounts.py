@@ -228,3 +228,18 @@ def test_password_hashing_runs_outside_the_calling_thread(app_ctx, monkeypatch):
     assert not passwords.verify_password(stored, PASSWORD + "x")
     assert not passwords.verify_password(None, PASSWORD)
     assert len(threads) >= 4 and threading.get_ident() not in threads
+
+
+def test_form_pages_hide_passwords_and_write_no_none_attributes(client, auth, users):
+    # WTForms wrote type=None as type="None": the browser showed the password in clear as it was typed.
+    import re
+    for path in ("/accounts/login", "/accounts/register"):
+        page = client.get(path).text
+        passwords = re.findall(r'<input[^>]*name="(?:password|confirm)"[^>]*>', page)
+        assert passwords and all('type="password"' in tag for tag in passwords), passwords
+        assert '="None"' not in page
+    invalid = register(client, email="not-an-email")
+    assert 'aria-invalid="true"' in invalid.text and '="None"' not in invalid.text
+    auth.login()
+    profile = client.get("/accounts/profile")
+    assert profile.status_code == 200 and '="None"' not in profile.text
