@@ -40,12 +40,35 @@ control_socket_disable = True
 
 
 def on_starting(server):
-    # Several workers share Prometheus metrics through files in this directory.
+    # Several processes share Prometheus metrics through files in this directory: gunicorn's workers, and
+    # worker.py's on this host (their jobs count cache misses and finished identifications). Files of
+    # processes that have ended are a previous run's, removed; a running worker.py's stay, or what it
+    # has counted would vanish from /metrics.
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         os.makedirs(path, exist_ok=True)
         for name in os.listdir(path):
-            os.remove(os.path.join(path, name))
+            if not _is_running(_metrics_file_pid(name)):
+                os.remove(os.path.join(path, name))
+
+
+def _metrics_file_pid(name):
+    # prometheus_client names them kind_pid.db (gauge_livesum_1234.db, counter_1234.db ...).
+    stem = name.rsplit(".", 1)[0]
+    pid = stem.rsplit("_", 1)[-1]
+    return int(pid) if pid.isdigit() else None
+
+
+def _is_running(pid):
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def post_worker_init(worker):

@@ -75,3 +75,18 @@ def test_gunicorn_opens_no_control_socket(tmp_path):
         while time.monotonic() < deadline:
             assert list(home.rglob("*")) == []
             time.sleep(0.05)
+
+
+def test_gunicorn_keeps_the_metrics_of_running_job_workers_and_drops_ended_ones(tmp_path, monkeypatch):
+    # worker.py's jobs count cache misses and finished identifications in the same directory.
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                           text=True, check=True)
+    dead_pid = int(ended.stdout)
+    for name in (f"counter_{os.getpid()}.db", f"gauge_livesum_{os.getpid()}.db", f"counter_{dead_pid}.db",
+                 "stray.db"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    settings["on_starting"](None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"counter_{os.getpid()}.db",
+                                                          f"gauge_livesum_{os.getpid()}.db"]
