@@ -65,6 +65,8 @@ class Config:
     # How often workers add finished identifications to their species' counts (species pages lag this much).
     IDENTIFY_COUNT_SECONDS = _env_int("IDENTIFY_COUNT_SECONDS", 30)
     IDENTIFY_JOB_TIMEOUT = _env_int("IDENTIFY_JOB_TIMEOUT", 120)
+    # How often a worker asks Plant.id for its remaining credits (the status panel's quota; a free call).
+    PLANTID_QUOTA_SECONDS = _env_int("PLANTID_QUOTA_SECONDS", 600)
     # A job queued with its photos may start before the upload is committed; it waits this long for the row.
     IDENTIFY_ROW_WAIT_SECONDS = _env_int("IDENTIFY_ROW_WAIT_SECONDS", 10)
     IDENTIFY_SOCKET_SECONDS = _env_int("IDENTIFY_SOCKET_SECONDS", 600)

@@ -23,15 +23,29 @@ QUEUE_DOWN = (
 )
 STORAGE_DOWN = "We can't save photos right now. Please try again later."
 DB_DOWN = "Verdant is having trouble reaching its database. Please try again shortly."
-PARTIAL_RESULT = "Partial result: {provider} did not answer, so these suggestions come from {other} only."
-BOTH_DOWN = (
-    "We couldn't reach the identification services. "
-    "Your photo is saved and we'll retry automatically."
+PARTIAL_RESULT = "Partial result: {provider} {reason}, so these suggestions come from {other} only."
+PARTIAL_NOTHING_FOUND = (
+    "{provider} {reason}, and {other} found no plant it knows in this photo. "
+    "Press Retry to ask both again, or try a closer, sharper photo of a leaf or flower."
 )
-BOTH_DOWN_RETRY_LATER = (
-    "We couldn't reach the identification services. "
-    "Your photo is saved: press Retry to try again later."
-)
+# A failed identification's message ends with what happens next: one of these two.
+RETRY_AUTOMATICALLY = "Your photo is saved and we'll retry automatically."
+RETRY_LATER = "Your photo is saved: press Retry to try again later."
+BOTH_FAILED = "We couldn't get an identification this time: {reasons}. {then}"
+BOTH_DOWN = "We couldn't reach the identification services. " + RETRY_AUTOMATICALLY
+BOTH_DOWN_RETRY_LATER = "We couldn't reach the identification services. " + RETRY_LATER
+IDENTIFY_CRASHED = "Something went wrong on our side while identifying your plant. {then}"
+# Why a provider gave no answer, after its name ("Plant.id did not accept this site's key").
+PROVIDER_FAILURES = {
+    "timeout": "took too long to answer",
+    "connection": "could not be reached",
+    "server_error": "had a problem on its side",
+    "rate_limited": "has no identifications left for now",
+    "auth": "did not accept this site's key",
+    "bad_response": "sent an answer we could not read",
+    "circuit_open": "is paused after failing several times in a row",
+    "not_configured": "is not set up on this site",
+}
 
 BODY_TOO_LARGE = "That request is too large."
 NOT_FOUND = "We couldn't find that page."
@@ -63,13 +77,28 @@ BLOG_IMAGE_MISSING = "Choose an image to upload."
 BLOG_SCHEDULE_MISSING = "Choose the date and time to publish at."
 UPLOAD_NO_PHOTO = "Choose a photo of your plant to identify."
 UPLOAD_TOO_MANY_PHOTOS = "Choose at most 5 photos of one plant."
-UPLOAD_BAD_DETAILS = "Check the photo details: organ must be leaf, flower, fruit, bark or auto, and a location needs a latitude (-90 to 90) and a longitude (-180 to 180)."
+UPLOAD_BAD_DETAILS = "Choose what each photo shows: leaf, flower, fruit, bark, or let Verdant decide."
 IDENTIFY_NO_PROVIDER = (
-    "No identification service is configured. Set PLANTID_API_KEY or PLANTNET_API_KEY, "
-    "or run `flask fake-providers` to try Verdant with demo results."
+    "Plant identification isn't set up on this site yet. Whoever runs the site "
+    "needs to set PLANTID_API_KEY or PLANTNET_API_KEY (or run flask fake-providers for demo results)."
 )
 HEALTH_UNAVAILABLE = "The health check comes from Plant.id, which did not answer this time. Try again later."
 IDENTIFY_DEMO = "Demo result from local fake providers: not a real identification."
 IDENTIFY_STUCK = "This identification took too long to finish. Your photo is saved: press Retry to try again."
 UPLOAD_POLYGLOT = ("That file has another file hidden in it (a web page, an archive or a PDF), so we can't take it. "
                    "Please upload the photo straight from your camera or photo library.")
+UPLOAD_BAD_LATITUDE = (
+    "Latitude must be a number from -90 to 90, like 51.5. Leave both boxes empty to skip the location."
+)
+UPLOAD_BAD_LONGITUDE = (
+    "Longitude must be a number from -180 to 180, like -0.12. Leave both boxes empty to skip the location."
+)
+UPLOAD_HALF_LOCATION = "Give both latitude and longitude, or neither."
+UPLOAD_EXTRA_ORGANS = (
+    "You said what more photos show than you sent. Set the extra photos back to “Same as photo 1”, "
+    "or choose their photos too."
+)
+UPLOAD_CHOOSE_AGAIN = "Browsers don't keep chosen photos after a refusal: choose the photos again."
+SHARE_PUBLIC = "Public: anyone with this link can see it."
+SHARE_PRIVATE = "Private: only you can see it."
+SHARE_NOT_READY = "Only a finished identification can be shared."

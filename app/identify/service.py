@@ -62,7 +62,7 @@ AUTO_RETRY_DELAYS = (60, 300)
 RETRY_GRACE = timedelta(minutes=2)  # a scheduled retry may start late: its worker is busy, or restarting
 # The result shows the top species' care text, or that it is being written: what that needs of a species
 # is loaded with it, not read again as it is drawn.
-_SHOWN = (Species.care_text, Species.enriched_at, Species.locked_fields)
+_SHOWN = (Species.slug, Species.care_text, Species.enriched_at, Species.locked_fields)
 # How long a result keeps asking for its top species' care text while enrichment writes it.
 CARE_WAIT = timedelta(minutes=2)
 
@@ -103,17 +103,24 @@ def is_demo() -> bool:
 # ---- cache, quota and progress in Redis ------------------------------------------------------------
 
 def cache_key_for(images: Sequence[CleanImage], organs: Sequence[str], *, health: bool = False) -> str:
-    """Key the result cache by the cleaned photos' SHA-256 and their organs, in order (and the health check)."""
-    if len(images) == 1 and organs[0] == "auto" and not health:
+    """Key the result cache by the cleaned photos' SHA-256 and their organs, in order (and the health check).
+
+    The fakes' demo answers have keys of their own: they must never answer a site with real keys."""
+    if len(images) == 1 and organs[0] == "auto" and not health and not is_demo():
         return images[0].sha256
     joined = "|".join(f"{image.sha256}:{organ}" for image, organ in zip(images, organs, strict=True))
-    return hashlib.sha256((joined + ("|health" if health else "")).encode()).hexdigest()
+    return hashlib.sha256((joined + _key_suffix(health)).encode()).hexdigest()
 
 
 def raw_key_for(raw_digests: Sequence[str], organs: Sequence[str], *, health: bool = False) -> str:
-    """Key an upload by the SHA-256 of its photos as sent (before cleaning), their organs and the health check."""
+    """Key an upload by the SHA-256 of its photos as sent (before cleaning), their organs and the health check
+    (and whether the answers are the fakes' demo ones)."""
     joined = "|".join(f"{digest}:{organ}" for digest, organ in zip(raw_digests, organs, strict=True))
-    return hashlib.sha256((joined + ("|health" if health else "")).encode()).hexdigest()
+    return hashlib.sha256((joined + _key_suffix(health)).encode()).hexdigest()
+
+
+def _key_suffix(health: bool) -> str:
+    return ("|health" if health else "") + ("|demo" if is_demo() else "")
 
 
 def known_upload(raw_key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -195,6 +202,21 @@ def _count_cache_in(pipe: Any, outcome: str) -> None:
     key = _cache_count_key(outcome)
     pipe.incr(key)
     pipe.expire(key, 8 * 24 * 3600)
+
+
+def refresh_plantid_quota() -> int | None:
+    """Ask Plant.id how many identifications its key has left today, recorded for the status panel.
+
+    Plant.id reports its credits only at /usage_info, not with each identification: a periodic job asks.
+    """
+    provider = build_providers(current_app.config, get_redis()).get("plantid")
+    if provider is None:
+        return None
+    try:
+        return provider.usage_info()
+    except ProviderError as exc:
+        log.warning("plant.id usage not read", extra={"event": "provider_quota_unread", "kind": exc.kind})
+        return None
 
 
 def cache_stats() -> dict[str, Any]:
@@ -305,7 +327,8 @@ def _final_state(ident: Identification, suggestions: Sequence[IdentificationSugg
             "suggestions": [{"rank": s.rank, "scientific_name": s.scientific_name, "confidence": s.confidence,
                              "providers": list(s.providers),
                              "species_id": str(s.species.id) if s.species is not None else None,
-                             **(shown(s.species) if s.rank == 1 else {"care_text": None})}
+                             **(shown(s.species) if s.rank == 1 else
+                                {"care_text": None, "slug": s.species.slug if s.species is not None else None})}
                             for s in suggestions]}
 
 
@@ -325,7 +348,7 @@ def _finished(ident_id: uuid.UUID, state: dict[str, Any]) -> Identification:
     ident.suggestions = [IdentificationSuggestion(
         rank=s["rank"], scientific_name=s["scientific_name"], confidence=s["confidence"], providers=s["providers"],
         species_id=uuid.UUID(s["species_id"]) if s["species_id"] else None,
-        species=Species(id=uuid.UUID(s["species_id"]), care_text=s["care_text"],
+        species=Species(id=uuid.UUID(s["species_id"]), slug=s.get("slug"), care_text=s["care_text"],
                         enriched_at=_when(s.get("enriched_at")), locked_fields=s.get("locked_fields") or [])
         if s["species_id"] else None)
         for s in state.get("suggestions", [])]
@@ -357,8 +380,9 @@ def from_event(ident_id: uuid.UUID, data: str | bytes) -> InFlight | Identificat
 
 def retry_pending(ident: Identification) -> bool:
     """Tell whether a failed identification awaits its automatic retry, so that its page keeps asking:
-    its failure promised one (BOTH_DOWN) and the longest delay, with some grace, has not passed."""
-    if ident.status != "failed" or ident.error != messages.BOTH_DOWN or ident.finished_at is None:
+    its failure promised one (RETRY_AUTOMATICALLY) and the longest delay, with some grace, has not passed."""
+    if (ident.status != "failed" or not (ident.error or "").endswith(messages.RETRY_AUTOMATICALLY)
+            or ident.finished_at is None):
         return False
     return utcnow() - as_utc(ident.finished_at) < timedelta(seconds=max(AUTO_RETRY_DELAYS)) + RETRY_GRACE
 
@@ -784,7 +808,8 @@ def run_identification(ident_id: uuid.UUID | str, sent: dict[str, Any] | None = 
             # Until RQ runs the job again (if it has a retry left) the user sees a failure they can retry.
             job = get_current_job()
             retried = job is not None and (job.retries_left or 0) > 0
-            _fail(row.loaded, messages.BOTH_DOWN if retried else messages.BOTH_DOWN_RETRY_LATER)
+            then = messages.RETRY_AUTOMATICALLY if retried else messages.RETRY_LATER
+            _fail(row.loaded, messages.IDENTIFY_CRASHED.format(then=then))
         raise
     return row.loaded.status if row.loaded is not None else row.status
 
@@ -877,14 +902,14 @@ def _finish(ident: Identification, calls: _Calls, named: Mapping[str, Species] |
         # The message promises an automatic retry only when one is scheduled: not after an answer a
         # retry cannot change (a refused key, a spent quota), nor once the retries are used up.
         retry = all(e.retryable for e in calls.errors.values()) and ident.attempts <= len(AUTO_RETRY_DELAYS)
-        _fail(ident, messages.BOTH_DOWN if retry else messages.BOTH_DOWN_RETRY_LATER)
+        _fail(ident, _both_failed(calls.errors, retry=retry))
         kinds = {e.kind for e in calls.errors.values()}
         if retry:
             try:
                 enqueue_identification(ident.id, delay=AUTO_RETRY_DELAYS[ident.attempts - 1])
             except RedisError:
                 log.warning("automatic retry not scheduled", extra={"event": "identify_retry_lost"})
-                ident.error = messages.BOTH_DOWN_RETRY_LATER
+                ident.error = _both_failed(calls.errors, retry=False)
                 _commit_keeping_state()
         log.warning("identification failed", extra={"event": "identification_failed",
                                                     "identification_id": str(ident.id), "kinds": sorted(kinds)})
@@ -893,6 +918,7 @@ def _finish(ident: Identification, calls: _Calls, named: Mapping[str, Species] |
     payload = {"suggestions": [m.to_dict() for m in merged[:KEPT_SUGGESTIONS]],
                "providers": [r.provider for r in calls.results],
                "failed": sorted(calls.errors),
+               "failed_kinds": {name: error.kind for name, error in calls.errors.items()},
                "health": next((r.health.to_dict() for r in calls.results if r.health), None)}
     _complete(ident, payload, from_cache=False, named=named)
     if not calls.errors:
@@ -902,6 +928,14 @@ def _finish(ident: Identification, calls: _Calls, named: Mapping[str, Species] |
             store_cached_result(ident.cache_key, payload)
         except RedisError:
             log.warning("result not cached", extra={"event": "identify_cache_lost"})
+
+
+def _both_failed(errors: Mapping[str, ProviderError], *, retry: bool) -> str:
+    """Say why each provider gave no answer, and what happens next."""
+    reasons = "; ".join(f"{PROVIDER_LABELS.get(name, name)} {messages.PROVIDER_FAILURES[error.kind]}"
+                        for name, error in sorted(errors.items()))
+    return messages.BOTH_FAILED.format(reasons=reasons,
+                                       then=messages.RETRY_AUTOMATICALLY if retry else messages.RETRY_LATER)
 
 
 def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: bool, announce: bool = True,
@@ -937,7 +971,9 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     if failed:
         missing = PROVIDER_LABELS.get(failed[0], failed[0])
         other = ", ".join(PROVIDER_LABELS.get(p, p) for p in payload.get("providers", []))
-        ident.error = messages.PARTIAL_RESULT.format(provider=missing, other=other)
+        reason = messages.PROVIDER_FAILURES.get((payload.get("failed_kinds") or {}).get(failed[0]), "did not answer")
+        wording = messages.PARTIAL_RESULT if merged else messages.PARTIAL_NOTHING_FOUND
+        ident.error = wording.format(provider=missing, reason=reason, other=other)
     else:
         ident.error = None
     ident.providers = list(payload.get("providers") or ident.providers)
@@ -1004,8 +1040,9 @@ def _enqueue_enrichment(species: Species) -> None:
 
 
 def retry_identification(ident: Identification) -> bool:
-    """Queue a failed identification again from its stored photos; False when it is not failed."""
-    if ident.status != "failed":
+    """Queue a failed or partial identification again from its stored photos (both providers are asked);
+    False when it is neither."""
+    if ident.status not in ("failed", "partial"):
         return False
     ident.status, ident.error, ident.finished_at = "queued", None, None
     db.session.commit()
@@ -1149,7 +1186,12 @@ def public_photos(species_id: uuid.UUID, limit: int = SPECIES_PHOTOS) -> list[tu
 
 
 def set_public(ident: Identification, public: bool) -> None:
-    """Share an identification with everyone, or make it private again."""
+    """Share an identification with everyone, or make it private again.
+
+    Raise ValueError for sharing one that is not finished, or failed: there is no result to show.
+    """
+    if public and (not ident.is_final or ident.status == "failed"):
+        raise ValueError(f"identification {ident.id} is {ident.status}: nothing to share")
     ident.is_public = public
     db.session.commit()
     cache.delete(RECENT_PUBLIC_KEY)
@@ -1171,18 +1213,20 @@ def _cursor(ident: Identification) -> str:
 
 
 def _parse_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
+    # None for no cursor (the first page); a cursor this site did not write raises ValueError.
     if not raw:
         return None
-    try:
-        stamp, _, ident_id = raw.partition("_")
-        return datetime.fromisoformat(stamp), uuid.UUID(ident_id)
-    except ValueError:
-        return None
+    stamp, _, ident_id = raw.partition("_")
+    return datetime.fromisoformat(stamp), uuid.UUID(ident_id)
 
 
 def history(user_id: uuid.UUID | None, session_key: str | None, *, high_only: bool = False,
             before: str | None = None, limit: int = PAGE_SIZE) -> HistoryPage:
-    """Return the user's identifications newest first, one keyset page at a time."""
+    """Return the user's identifications newest first, one keyset page at a time.
+
+    before is the next_cursor of a newer page; raise ValueError for one this site did not write.
+    """
+    cursor = _parse_cursor(before)
     if user_id is not None:
         query = select(Identification).where(Identification.owner_id == user_id)
     elif session_key:
@@ -1192,7 +1236,6 @@ def history(user_id: uuid.UUID | None, session_key: str | None, *, high_only: bo
         return HistoryPage([], None)
     if high_only:
         query = query.where(Identification.confidence >= HIGH_CONFIDENCE)
-    cursor = _parse_cursor(before)
     if cursor:
         stamp, last_id = cursor
         query = query.where(or_(Identification.created_at < stamp,
@@ -1204,8 +1247,9 @@ def history(user_id: uuid.UUID | None, session_key: str | None, *, high_only: bo
     return HistoryPage(rows, _cursor(rows[-1]) if more else None)
 
 
-def recent_public(limit: int = 6) -> list[dict[str, str | None]]:
-    """Return id and top species name of the newest public, finished identifications (cached for a minute)."""
+def recent_public(limit: int = 6) -> list[dict[str, Any]]:
+    """Return id, top species name and demo flag of the newest public, finished identifications (cached
+    for a minute)."""
     cached = cache.get(RECENT_PUBLIC_KEY)
     if cached is not None:
         return cached
@@ -1213,7 +1257,8 @@ def recent_public(limit: int = 6) -> list[dict[str, str | None]]:
              .where(Identification.is_public.is_(True), Identification.status.in_(("completed", "partial")))
              .options(selectinload(Identification.suggestions))
              .order_by(Identification.created_at.desc()).limit(limit))
-    rows = [{"id": str(i.id), "name": i.top.scientific_name if i.top else None} for i in db.session.scalars(query)]
+    rows = [{"id": str(i.id), "name": i.top.scientific_name if i.top else None, "demo": i.demo}
+            for i in db.session.scalars(query)]
     cache.set(RECENT_PUBLIC_KEY, rows, timeout=60)
     return rows
 

@@ -113,11 +113,16 @@ def read_upload(request: Request, *, per_photo: int, max_photos: int) -> Upload:
     except (_PhotoTooLarge, RequestEntityTooLarge):
         for item in spooled:
             item.close()
+        # Nothing may read the rest of a body this big: the form comes back empty.
+        request.form = MultiDict()
         raise UploadRejected(413, messages.UPLOAD_TOO_LARGE) from None
     except BaseException:
         for item in spooled:
             item.close()
         raise
+    # The request's form is these fields, as if Werkzeug had parsed them: a refusal shows the form again
+    # as typed, and nothing parses the consumed body a second time.
+    request.form = form
     return Upload(form=form, files=files, spooled=spooled)
 
 
@@ -145,21 +150,37 @@ def _coordinate(raw: str | None, limit: float) -> float | None:
 
 
 def read_details(form: MultiDict, count: int) -> Details:
-    """Validate organs and location; one organ answers for every photo, missing ones are "auto"."""
-    organs = [o.strip().lower() or "auto" for o in form.getlist("organ")]
-    try:
-        if any(o not in ORGANS for o in organs) or len(organs) > count:
-            raise ValueError(organs)
-        latitude = _coordinate(form.get("latitude"), 90)
-        longitude = _coordinate(form.get("longitude"), 180)
-        if (latitude is None) != (longitude is None):
-            raise ValueError("half a location")
-    except ValueError:
-        raise UploadRejected(422, messages.UPLOAD_BAD_DETAILS) from None
-    if len(organs) == 1:
-        organs = organs * count
+    """Validate organs and location, each problem with its own message.
+
+    The organ values follow the photos' order in the body: the camera input's photo, then the library's
+    in the order chosen. One value answers for every photo; with more, each answers for its photo and
+    photos past them are "auto". A blank value means "same as the first photo" (the form's choices for
+    photos 2 to 5 start blank), and a blank or missing first one means "auto". Blank values past the
+    photo count are ignored (the form without JavaScript sends one per possible photo); any other is
+    refused, as is an unknown organ.
+    """
+    organs = [o.strip().lower() for o in form.getlist("organ")]
+    while len(organs) > count and not organs[-1]:
+        organs.pop()
+    if any(o and o not in ORGANS for o in organs):
+        raise UploadRejected(422, messages.UPLOAD_BAD_DETAILS)
+    if len(organs) > count:
+        raise UploadRejected(422, messages.UPLOAD_EXTRA_ORGANS)
+    latitude = _checked_coordinate(form.get("latitude"), 90, messages.UPLOAD_BAD_LATITUDE)
+    longitude = _checked_coordinate(form.get("longitude"), 180, messages.UPLOAD_BAD_LONGITUDE)
+    if (latitude is None) != (longitude is None):
+        raise UploadRejected(422, messages.UPLOAD_HALF_LOCATION)
+    first = organs[0] if organs and organs[0] else "auto"
+    organs = [o or first for o in organs] if len(organs) > 1 else [first] * count
     organs += ["auto"] * (count - len(organs))
     return Details(tuple(organs), latitude, longitude, health=form.get("health") in ("1", "on", "y", "true"))
+
+
+def _checked_coordinate(raw: str | None, limit: float, message: str) -> float | None:
+    try:
+        return _coordinate(raw, limit)
+    except ValueError:
+        raise UploadRejected(422, message) from None
 
 
 def counted_photos(upload: Upload, *, max_photos: int) -> list[Any]:

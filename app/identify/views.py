@@ -1,8 +1,10 @@
 """Identification pages: upload, progress (page, fragment, WebSocket), results, sharing and history."""
+import math
 import random
 import secrets
 import time
 import uuid
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import click
@@ -16,9 +18,10 @@ from simple_websocket import ConnectionClosed
 from wtforms import ValidationError
 
 from app.core import messages
-from app.core.errors import error_response
+from app.core.errors import error_response, wants_json
 from app.core.images import ImageRejected
 from app.core.logging import log_event
+from app.core.models import utcnow
 from app.core.relay import Relay
 from app.core.storage import StorageError
 from app.extensions import csrf, db, limiter, sock
@@ -72,10 +75,12 @@ def _check_csrf(form) -> None:
 
 
 @bp.get("/identify")
-def upload():
+def upload(problem: str | None = None):
+    # problem: a refused post without the script, shown again above the fields as they were typed.
     return render_template("identify/upload.html", providers=service.configured_providers(),
                            demo=service.is_demo(), organs=ORGANS,
-                           max_photos=current_app.config["UPLOAD_MAX_PHOTOS"])
+                           max_photos=current_app.config["UPLOAD_MAX_PHOTOS"],
+                           problem=problem, typed=request.form if problem else None)
 
 
 @bp.post("/identify")
@@ -111,7 +116,9 @@ def submit():
     except ImageRejected as exc:  # found by the decoding check, which runs while the photos are stored
         return _refused(exc)
     except service.QuotaExceeded:
-        return error_response(429, messages.UPLOAD_QUOTA, {"Retry-After": "3600"})
+        # The quota resets at midnight UTC, as the message says.
+        return _refused(uploads.UploadRejected(429, messages.UPLOAD_QUOTA),
+                        {"Retry-After": str(_seconds_to_midnight_utc())})
     except StorageError:
         return error_response(503, messages.STORAGE_DOWN, {"Retry-After": "60"})
     except service.QueueDown:
@@ -126,9 +133,19 @@ def submit():
     return redirect(target, 303)
 
 
-def _refused(exc: uploads.UploadRejected | ImageRejected):
+def _refused(exc: uploads.UploadRejected | ImageRejected, headers: dict | None = None):
     log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
-    return error_response(exc.status, exc.message)
+    if is_htmx() or wants_json():
+        return error_response(exc.status, exc.message, headers)
+    # A plain form post gets its form back, not an error page: the typed details stay, and the page
+    # says what to change.
+    return upload(problem=exc.message), exc.status, headers or {}
+
+
+def _seconds_to_midnight_utc() -> int:
+    now = utcnow()
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, math.ceil((midnight - now).total_seconds()))
 
 
 @bp.get("/identifications/<uuid:ident_id>")
@@ -280,7 +297,12 @@ def retry(ident_id):
 @login_required
 def visibility(ident_id):
     ident = _visible_or_404(ident_id, allow_public=False)
-    service.set_public(ident, request.form.get("public") == "1")
+    try:
+        service.set_public(ident, request.form.get("public") == "1")
+    except ValueError:
+        return error_response(409, messages.SHARE_NOT_READY)
+    if wants_fragment():
+        return render_template("identify/_result.html", ident=ident, owner=True, share_only=True)
     return redirect(url_for("identify.detail", ident_id=ident.id), 303)
 
 
@@ -300,19 +322,29 @@ def _photo(ident_id, position, *, thumbnail):
     if found is None:
         abort(404)
     data, content_type, stand_in = found
-    # A photo standing in for its thumbnail is asked for again next time, when the thumbnail exists.
+    if stand_in:
+        # A photo standing in for its thumbnail is asked for again next time, when the thumbnail exists.
+        cache_control = "private, no-cache"
+    elif service.can_see(ident, _user_id(), session.get(SESSION_KEY)):
+        cache_control = "private, max-age=86400"
+    else:
+        # Seen only because it is public: made private again, it must leave other browsers' caches soon.
+        cache_control = "private, max-age=300"
     return Response(data, mimetype=content_type,
-                    headers={"Cache-Control": "private, no-cache" if stand_in else "private, max-age=86400",
-                             "X-Content-Type-Options": "nosniff"})
+                    headers={"Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"})
 
 
 @bp.get("/identifications")
 def history():
     high_only = request.args.get("high") == "1"
-    page = service.history(_user_id(), session.get(SESSION_KEY), high_only=high_only,
-                           before=request.args.get("before"))
+    before = request.args.get("before")
+    try:
+        page = service.history(_user_id(), session.get(SESSION_KEY), high_only=high_only, before=before)
+    except ValueError:  # a cursor this site did not write: show the first page at its own address
+        return redirect(url_for("identify.history", high="1" if high_only else None))
     template = "identify/_history.html" if wants_fragment() else "identify/history.html"
-    return render_template(template, page=page, high_only=high_only)
+    # older: a page past the first, which links back to the newest.
+    return render_template(template, page=page, high_only=high_only, older=bool(before))
 
 
 def register(app) -> None:
@@ -339,6 +371,7 @@ def register(app) -> None:
                           app.config["IDENTIFY_SWEEP_SECONDS"])
     register_periodic_job(app, "identify-count", service.count_finished_identifications,
                           app.config["IDENTIFY_COUNT_SECONDS"])
+    register_periodic_job(app, "plantid-quota", service.refresh_plantid_quota, app.config["PLANTID_QUOTA_SECONDS"])
 
     @app.cli.command("fake-providers", context_settings={"ignore_unknown_options": True})
     @click.argument("options", nargs=-1, type=click.UNPROCESSED)

@@ -1,4 +1,5 @@
-// Enhances form[data-upload]: downscale photos in the browser, show real upload progress, retry without re-choosing.
+// Enhances form[data-upload]: list the chosen photos with an organ each, downscale them in the browser, show
+// real upload progress, retry without re-choosing.
 // base.html loads it once per document. A boosted navigation brings the form without running scripts
 // (allowScriptTags is off), so the listeners sit on the document and act on the form when it is used.
 (function () {
@@ -60,6 +61,14 @@
     var problem = form.querySelector(".upload-problem");
     var retry = form.querySelector(".upload-retry");
     var submit = form.querySelector("button[type=submit]");
+    var photosBox = form.querySelector(".upload-photos");
+    var photoList = form.querySelector(".upload-photo-list");
+    // The choices that work without the script: one organ for all, then photos 2, 3... ("" = same as 1).
+    // The first stays, for all the listed photos at once; the list replaces the others.
+    var organChoices = form.querySelectorAll(".upload-organs select[name=organ]");
+    var eachBox = form.querySelector(".upload-organ-each");
+    var maxPhotos = Number(form.dataset.maxPhotos) || Infinity;
+    var previews = [];
     var prepared = null;
 
     function busy() {
@@ -74,12 +83,61 @@
       return files;
     }
 
+    function listedOrgans() {
+      return Array.prototype.map.call(photoList.querySelectorAll("select"), function (s) { return s.value; });
+    }
+
+    // One line per chosen photo, in the order they are sent (the camera's first): a preview and its own
+    // organ, starting from the choices without the script and keeping what was chosen at each number.
+    function listPhotos() {
+      var files = chosenFiles();
+      var kept = listedOrgans();
+      previews.forEach(function (url) { URL.revokeObjectURL(url); });
+      previews = [];
+      photoList.textContent = "";
+      files.forEach(function (file, i) {
+        var item = document.createElement("li");
+        var label = document.createElement("label");
+        var preview = document.createElement("img");
+        var select = organChoices[0].cloneNode(true);
+        label.htmlFor = select.id = "photo-organ-" + (i + 1);
+        select.removeAttribute("name");
+        select.value = kept[i] || (i && organChoices[i] && organChoices[i].value) || organChoices[0].value;
+        preview.alt = "";
+        // A photo the browser cannot show (HEIC in most browsers) is listed by its number alone.
+        preview.addEventListener("error", function () { preview.hidden = true; });
+        preview.src = URL.createObjectURL(file);
+        previews.push(preview.src);
+        label.append(preview, "Photo " + (i + 1));
+        item.append(label, select);
+        photoList.append(item);
+      });
+      photosBox.hidden = !files.length;
+      if (eachBox) { eachBox.hidden = !!files.length; }
+    }
+
+    function chooseForAll(organ) {
+      photoList.querySelectorAll("select").forEach(function (select) { select.value = organ; });
+    }
+
+    // The organs to send, one per photo in the order of the photos.
+    function organsFor(files) {
+      if (photoList.children.length !== files.length) { listPhotos(); }
+      return listedOrgans();
+    }
+
+    // The refusal the page came with (posted without the script) no longer applies.
+    function forgetRefusal() {
+      form.querySelectorAll(".upload-refused").forEach(function (shown) { shown.hidden = true; });
+    }
+
     // From the first tap until the server answers: a second tap must not upload (and count) twice.
     function begin(text) {
       form.dataset.uploadState = "busy";
       submit.disabled = true;
       retry.hidden = true;
       problem.hidden = true;
+      forgetRefusal();
       progressBox.hidden = false;
       bar.value = 0;
       status.textContent = text;
@@ -90,6 +148,7 @@
     function fail(message, canRetry) {
       form.dataset.uploadState = canRetry ? "failed" : "refused";
       if (!canRetry) { prepared = null; }
+      forgetRefusal();
       problem.textContent = message;
       problem.hidden = false;
       progressBox.hidden = true;
@@ -97,6 +156,8 @@
       status.textContent = "";
       retry.hidden = !canRetry;
       submit.disabled = false;
+      // The disabled button lost the focus to the page: give it to the message, whose next Tab is the retry.
+      problem.focus();
     }
 
     function ready() {
@@ -113,10 +174,10 @@
       xhr.setRequestHeader("HX-Request", "true");
       var token = form.querySelector("input[name=csrf_token]");
       if (token) { xhr.setRequestHeader("X-CSRFToken", token.value); }
+      // The status line is a live region: it changes with each phase only, and the bar shows the percentage.
       xhr.upload.addEventListener("progress", function (event) {
         if (event.lengthComputable) {
           bar.value = Math.round(event.loaded / event.total * 100);
-          status.textContent = "Uploading… " + bar.value + "%";
         }
       });
       xhr.addEventListener("load", function () {
@@ -130,7 +191,8 @@
           status.textContent = "Uploaded. Identifying…";
           window.location.assign(target || answered);
         } else {
-          var refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429;
+          // A 429 (too fast, or today's quota) would only be refused again: the user must wait, not retry.
+          var refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408;
           fail(messageIn(xhr.responseText), !refused);
         }
       });
@@ -148,12 +210,19 @@
         fail("Choose a photo of your plant to identify.", false);
         return;
       }
+      // Refused before preparing: the server would refuse them only after they all went up.
+      if (files.length > maxPhotos) {
+        fail(form.dataset.tooMany, false);
+        return;
+      }
+      var organs = organsFor(files);
       begin("Preparing photos…");
       Promise.all(files.map(downscale)).then(function (photos) {
         var body = new FormData();
         new FormData(form).forEach(function (value, key) {
-          if (!(value instanceof File)) { body.append(key, value); }
+          if (!(value instanceof File) && key !== "organ") { body.append(key, value); }
         });
+        organs.forEach(function (organ) { body.append("organ", organ); });
         photos.forEach(function (photo) { body.append("photo", photo, photo.name || "photo.jpg"); });
         prepared = body;
         send(body);
@@ -164,7 +233,7 @@
       if (prepared && !busy()) { send(prepared); }
     }
 
-    return { start: start, retry: again, ready: ready };
+    return { start: start, retry: again, ready: ready, listPhotos: listPhotos, chooseForAll: chooseForAll };
   }
 
   function uploaderFor(form) {
@@ -176,6 +245,14 @@
     if (event.target.matches("form[data-upload]")) {
       event.preventDefault();
       uploaderFor(event.target).start();
+    }
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("form[data-upload] input[type=file]")) {
+      uploaderFor(event.target.closest("form")).listPhotos();
+    } else if (event.target.matches("form[data-upload] #organ")) {
+      uploaderFor(event.target.closest("form")).chooseForAll(event.target.value);
     }
   });
 

@@ -64,3 +64,21 @@ def test_deleting_identifications_deletes_their_photos_once_none_shares_them(app
     third = db.session.scalars(select(Identification)).one()
     assert third.images[0].storage_key != stored and storage.exists(third.images[0].storage_key)
     assert client.get(f"/identifications/{third.id}/images/0").status_code == 200
+
+
+def test_provider_panel_shows_plantid_credits_read_by_the_periodic_job(app, client, auth, users, fake_providers):
+    from app.identify import service
+    assert "plantid-quota" in app.extensions["periodic_jobs"]
+    post_upload(client, [images.jpeg()])
+    run, _ = app.extensions["periodic_jobs"]["plantid-quota"]
+    remaining = run()
+    assert remaining == service.refresh_plantid_quota() and remaining > 0
+    auth.login("admin@example.com")
+    row = client.get("/admin/admin_provider_status/").text.split('data-provider="plantid"')[1].split("</tr>")[0]
+    assert f"<td>{remaining}</td>" in row
+
+
+def test_plantid_credits_unread_leave_the_panel_as_it_was(app, app_ctx, fake_providers):
+    from app.identify import service
+    fake_providers.set_mode("plantid", "401")
+    assert service.refresh_plantid_quota() is None

@@ -117,13 +117,17 @@ def test_counting_is_a_registered_periodic_job(app):
     assert run is service.count_finished_identifications and seconds == app.config["IDENTIFY_COUNT_SECONDS"]
 
 
-@pytest.mark.parametrize("mode", ["500", "slow", "429", "401", "bad_json", "reset"])
-def test_one_provider_down_gives_a_partial_result(client, ready, mode):
+@pytest.mark.parametrize(("mode", "reason"), [("500", "had a problem on its side"), ("slow", "took too long to answer"),
+                                              ("429", "has no identifications left for now"),
+                                              ("401", "did not accept this site's key"),
+                                              ("bad_json", "sent an answer we could not read"),
+                                              ("reset", "could not be reached")])
+def test_one_provider_down_gives_a_partial_result_saying_why(client, ready, mode, reason):
     ready.set_mode("plantnet", mode)
     post_upload(client, [images.jpeg()])
     ident = _only()[0]
     assert ident.status == "partial" and ident.partial
-    assert ident.error == messages.PARTIAL_RESULT.format(provider="Pl@ntNet", other="Plant.id")
+    assert ident.error == f"Partial result: Pl@ntNet {reason}, so these suggestions come from Plant.id only."
     assert ident.suggestions and all(s.providers == ["plantid"] for s in ident.suggestions)
     page = client.get(f"/identifications/{ident.id}")
     assert "Partial result" in page.text
@@ -150,7 +154,9 @@ def test_both_providers_down_fails_clearly_with_a_retry_button(client, ready, au
     ready.set_mode("plantnet", "500")
     post_upload(client, [images.jpeg()])
     ident = _only()[0]
-    assert ident.status == "failed" and ident.error == messages.BOTH_DOWN
+    assert ident.status == "failed" and ident.error == (
+        "We couldn't get an identification this time: Plant.id had a problem on its side; Pl@ntNet had a "
+        "problem on its side. Your photo is saved and we'll retry automatically.")
     page = client.get(f"/identifications/{ident.id}")
     assert "Your photo is saved" in page.text
     assert f"/identifications/{ident.id}/retry" in page.text
@@ -169,7 +175,7 @@ def test_both_down_schedules_an_automatic_retry(app, client, ready):
     ident = _only()[0]
     progress = f"/identifications/{ident.id}/progress"
     page = client.get(f"/identifications/{ident.id}").text
-    assert str(escape(messages.BOTH_DOWN)) in page
+    assert str(escape(messages.RETRY_AUTOMATICALLY)) in page
     assert f'hx-get="{progress}" hx-trigger="every 10s"' in page
     assert '<meta http-equiv="refresh" content="10">' in page
     assert client.get(progress).status_code == 200
@@ -186,10 +192,12 @@ def test_a_failure_no_retry_can_change_promises_no_automatic_retry(app, client, 
     ready.set_mode("plantnet", "401")
     post_upload(client, [images.jpeg()])
     ident = _only()[0]
-    assert ident.status == "failed" and ident.error == messages.BOTH_DOWN_RETRY_LATER
+    assert ident.status == "failed" and ident.error == (
+        "We couldn't get an identification this time: Plant.id did not accept this site's key; Pl@ntNet did "
+        "not accept this site's key. Your photo is saved: press Retry to try again later.")
     assert ScheduledJobRegistry(queue=app.extensions["queues"]["fast"]).count == 0
     page = client.get(f"/identifications/{ident.id}").text
-    assert str(escape(messages.BOTH_DOWN_RETRY_LATER)) in page and "retry automatically" not in page
+    assert str(escape(messages.RETRY_LATER)) in page and "retry automatically" not in page
     assert f"/identifications/{ident.id}/progress" not in page
     assert client.get(f"/identifications/{ident.id}/progress").status_code == 286
 
@@ -209,7 +217,8 @@ def test_once_the_automatic_retries_are_used_up_none_is_promised(app, client, re
         db.session.refresh(ident)
         errors.append(ident.error)
     assert ident.attempts == len(service.AUTO_RETRY_DELAYS) + 1
-    assert errors == [messages.BOTH_DOWN] * len(service.AUTO_RETRY_DELAYS) + [messages.BOTH_DOWN_RETRY_LATER]
+    endings = [messages.RETRY_AUTOMATICALLY] * len(service.AUTO_RETRY_DELAYS) + [messages.RETRY_LATER]
+    assert [error.endswith(ending) for error, ending in zip(errors, endings, strict=True)] == [True] * len(endings)
     assert registry.count == len(service.AUTO_RETRY_DELAYS)
 
 
@@ -225,7 +234,7 @@ def test_a_retry_that_cannot_be_scheduled_is_not_promised(app, client, ready, mo
     post_upload(client, [images.jpeg()])
     ident = _only()[0]
     db.session.refresh(ident)
-    assert ident.status == "failed" and ident.error == messages.BOTH_DOWN_RETRY_LATER
+    assert ident.status == "failed" and ident.error.endswith(messages.RETRY_LATER)
 
 
 def test_retry_after_both_down_completes_from_stored_photos(app, client, ready):
@@ -307,7 +316,7 @@ def test_dead_lock_holder_expires_and_next_proceeds(app, client, ready, monkeypa
     photo = images.jpeg(color=(5, 90, 5))
     from app.core.images import clean_image
     import io
-    key = clean_image(io.BytesIO(photo)).sha256
+    key = service.cache_key_for([clean_image(io.BytesIO(photo))], ["auto"])
     # A holder that never releases (its worker died): only the timeout frees the key.
     app.extensions["redis"].lock(service.LOCK_PREFIX + key, timeout=1).acquire()
     started = time.monotonic()
@@ -710,8 +719,10 @@ def test_bookkeeping_waits_for_the_requests_only_so_long(client, ready, monkeypa
     assert built and marked and marked[0] < built[0]
 
 
-@pytest.mark.parametrize(("retries_left", "message"), [(1, messages.BOTH_DOWN), (0, messages.BOTH_DOWN_RETRY_LATER),
-                                                       (None, messages.BOTH_DOWN_RETRY_LATER)])
+@pytest.mark.parametrize(("retries_left", "message"),
+                         [(1, messages.IDENTIFY_CRASHED.format(then=messages.RETRY_AUTOMATICALLY)),
+                          (0, messages.IDENTIFY_CRASHED.format(then=messages.RETRY_LATER)),
+                          (None, messages.IDENTIFY_CRASHED.format(then=messages.RETRY_LATER))])
 def test_a_job_that_breaks_promises_a_retry_only_while_rq_has_one_left(app, client, ready, monkeypatch,
                                                                        retries_left, message):
     from types import SimpleNamespace
@@ -731,3 +742,41 @@ def test_a_job_that_breaks_promises_a_retry_only_while_rq_has_one_left(app, clie
         service.run_identification(ident.id)
     db.session.expire_all()
     assert (ident.status, ident.error) == ("failed", message)
+
+
+def test_a_demo_answer_never_answers_a_site_with_real_keys(app, client, ready, monkeypatch):
+    photo = images.jpeg(color=(90, 60, 30))
+    post_upload(client, [photo])
+    post_upload(client, [photo])
+    demo, again = _only()
+    assert demo.demo and again.from_cache and again.demo
+    # The same Redis, now with real keys (the fakes refuse them): no demo answer from the cache.
+    monkeypatch.setitem(app.config, "PLANTID_API_KEY", "a-real-plantid-key")
+    monkeypatch.setitem(app.config, "PLANTNET_API_KEY", "a-real-plantnet-key")
+    post_upload(client, [photo])
+    real = _only()[2]
+    assert not real.demo and not real.from_cache and real.status == "failed"
+    assert ready.hits("plantid") == 2 and ready.hits("plantnet") == 2
+
+
+def test_a_partial_result_that_found_nothing_says_so_once_and_can_be_retried(client, ready, auth, users):
+    from tests.identify_helpers import page_token
+    auth.login()
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "not_found")
+    post_upload(client, [images.jpeg(color=(70, 20, 120))])
+    ident = _only()[0]
+    assert ident.status == "partial" and not ident.suggestions
+    assert ident.error == messages.PARTIAL_NOTHING_FOUND.format(provider="Plant.id", reason="had a problem on its side",
+                                                              other="Pl@ntNet")
+    page = client.get(f"/identifications/{ident.id}").text
+    # One true statement, not "Plant.id did not answer, so these come from Pl@ntNet" over no suggestions.
+    assert "Neither service recognised" not in page and "these suggestions" not in page
+    assert f'action="/identifications/{ident.id}/retry"' in page
+    ready.set_mode("plantid", "ok")
+    ready.set_mode("plantnet", "ok")
+    response = client.post(f"/identifications/{ident.id}/retry", data={"csrf_token": page_token(client)})
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert ident.status == "completed" and ident.suggestions and ident.error is None
+    assert ready.hits("plantid") == 2 and ready.hits("plantnet") == 2

@@ -71,6 +71,9 @@ def test_owner_can_share_and_then_anyone_sees_it(app, client, auth, users, ready
     assert app.test_client().get(f"/identifications/{ident.id}").status_code == 200
     home = app.test_client().get("/")
     assert "Recent public identifications" in home.text and ident.suggestions[0].scientific_name in home.text
+    # The fakes answered it: a demo, labelled as such wherever it is listed.
+    entry = home.text.split(f"/identifications/{ident.id}")[1].split("</li>")[0]
+    assert "demo, not real" in entry
 
     # Made private again, it leaves the home page at once, not when the cached page expires.
     client.post(f"/identifications/{ident.id}/visibility", data={"public": "0", "csrf_token": page_token(client)})

@@ -271,7 +271,7 @@ def _rerun_for_its_last_event(app, ident):
 
 @pytest.mark.parametrize("down, shown", [
     ((), "both services agree"),
-    (("plantnet",), "Pl@ntNet did not answer"),
+    (("plantnet",), "Pl@ntNet had a problem on its side"),
     (("plantid", "plantnet"), "Retry"),
 ])
 def test_the_end_an_event_carries_draws_what_the_row_draws(app, client, ready, down, shown):

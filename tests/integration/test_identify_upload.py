@@ -244,14 +244,17 @@ def test_csrf_token_in_header_is_accepted(client, ready):
     assert response.status_code == 303
 
 
-@pytest.mark.parametrize("extra", [{"organ": "stem"}, {"latitude": "91", "longitude": "0"},
-                                   {"latitude": "10"}, {"latitude": "nan", "longitude": "1"}],
+@pytest.mark.parametrize(("extra", "message"),
+                         [({"organ": "stem"}, messages.UPLOAD_BAD_DETAILS),
+                          ({"latitude": "91", "longitude": "0"}, messages.UPLOAD_BAD_LATITUDE),
+                          ({"latitude": "10"}, messages.UPLOAD_HALF_LOCATION),
+                          ({"latitude": "nan", "longitude": "1"}, messages.UPLOAD_BAD_LATITUDE)],
                          ids=["organ", "latitude", "half", "nan"])
-def test_bad_details_are_refused_and_nothing_stored(app, client, ready, extra):
+def test_bad_details_are_refused_and_nothing_stored(app, client, ready, extra, message):
     before = snapshot(app)
     response = post_upload(client, [images.jpeg()], extra=extra)
     assert response.status_code == 422
-    assert str(escape(messages.UPLOAD_BAD_DETAILS)) in response.text
+    assert str(escape(message)) in response.text
     assert snapshot(app) == before
 
 
@@ -264,6 +267,12 @@ def test_daily_quota_refuses_the_next_upload(app, client, auth, users, ready, mo
     assert response.status_code == 429
     assert str(escape(messages.UPLOAD_QUOTA)) in response.text
     assert len(db.session.scalars(select(Identification)).all()) == 2
+    # It resets at midnight UTC, as the message says; without the script the form comes back.
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone.utc)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert abs(int(response.headers["Retry-After"]) - (midnight - now).total_seconds()) < 60
+    assert 'name="latitude"' in response.text
 
 
 def test_anonymous_uploads_are_rate_limited(app, client, ready, monkeypatch):

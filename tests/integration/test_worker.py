@@ -65,7 +65,7 @@ def test_periodic_jobs_are_armed_once_per_redis(app_ctx):
 
     from app.core.jobs import PERIODIC_KEY, run_periodic, schedule_periodic_jobs
     from app.core.redis import get_queue, get_redis
-    names = ["notifications-digest", "identify-sweep", "identify-count"]
+    names = ["notifications-digest", "identify-sweep", "identify-count", "plantid-quota"]
     get_redis().delete(*(PERIODIC_KEY.format(name) for name in names))
     registry = ScheduledJobRegistry(queue=get_queue("slow"))
     before = set(registry.get_job_ids())
@@ -124,11 +124,12 @@ def test_workers_sweep_stuck_identifications_on_a_schedule(monkeypatch, make_app
         db.session.expire_all()
         ident = db.session.get(Identification, stuck.id)
         assert ident.status == "failed" and ident.error == messages.IDENTIFY_STUCK
-        # ... and the run queued the next one (beside the count and the daily digest, still waiting).
+        # ... and the run queued the next one (beside the count, the daily digest and the credits, still waiting).
         from rq.registry import ScheduledJobRegistry
         queue = worker_app.extensions["queues"]["slow"]
         waiting = [queue.fetch_job(job_id).args for job_id in ScheduledJobRegistry(queue=queue).get_job_ids()]
-        assert sorted(waiting) == [("identify-count",), ("identify-sweep",), ("notifications-digest",)]
+        assert sorted(waiting) == [("identify-count",), ("identify-sweep",), ("notifications-digest",),
+                                   ("plantid-quota",)]
 
 
 def test_worker_listens_on_the_named_queues_only(app):

@@ -5,6 +5,7 @@ from werkzeug.datastructures import MultiDict
 from app.core.images import clean_image
 from app.identify.service import cache_key_for
 from app.identify.uploads import UploadRejected, max_body_bytes, read_details
+from app.providers import fakes
 from tests import image_factory as images
 
 
@@ -36,10 +37,14 @@ def test_a_location_with_decimal_commas_is_parsed():
     assert (details.latitude, details.longitude) == (51.5, -0.12)
 
 
-def test_single_auto_photo_is_keyed_by_its_own_sha256():
+def test_single_auto_photo_is_keyed_by_its_own_sha256(app, app_ctx, monkeypatch):
     image = clean_image(__import__("io").BytesIO(images.jpeg()))
+    monkeypatch.setitem(app.config, "PLANTID_API_KEY", "a-real-key")
     assert cache_key_for([image], ["auto"]) == image.sha256
     assert cache_key_for([image], ["leaf"]) != image.sha256
+    # The fakes' demo answers are kept apart.
+    monkeypatch.setitem(app.config, "PLANTID_API_KEY", fakes.KEYS["plantid"])
+    assert cache_key_for([image], ["auto"]) not in (image.sha256, cache_key_for([image], ["leaf"]))
 
 
 def test_body_cap_allows_five_full_photos():
