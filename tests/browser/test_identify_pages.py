@@ -4,6 +4,7 @@ import threading
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 from rq import Queue
 from sqlalchemy import select
 
@@ -77,8 +78,9 @@ def test_history_filter_follows_the_address_after_back(page, live_server, app, a
     assert box.is_checked()
     page.go_back()
     page.wait_for_url(f"{live_server}/identifications")
-    page.locator("#identify-history").wait_for()
-    assert not box.is_checked()
+    # With the script, htmx fetches the page again on Back and swaps it in: wait for that, up to 5 s.
+    expect(box).not_to_be_checked(timeout=5000)
+    expect(page.locator("#identify-history")).to_be_visible()
 
 
 def test_signing_in_from_a_result_comes_back_to_it(page, live_server, app, app_ctx, users, fake_providers, tmp_path):
