@@ -174,6 +174,17 @@ def test_history_is_newest_first_with_keyset_pages(client, auth, users):
     assert str(rows[24].id) in second.text and str(rows[0].id) not in second.text
 
 
+def test_history_labels_the_fakes_demo_answers(client, auth, users):
+    _make_history(users["alice"].id, 2)
+    demo = db.session.scalars(select(Identification).order_by(Identification.created_at.desc())).first()
+    demo.demo = True
+    db.session.commit()
+    auth.login()
+    entries = client.get("/identifications").text.split('<li><a href="/identifications/')[1:]
+    labelled = [entry.split("</li>")[0] for entry in entries if "demo, not real" in entry.split("</li>")[0]]
+    assert len(entries) == 2 and len(labelled) == 1 and labelled[0].startswith(str(demo.id))
+
+
 def test_history_high_confidence_filter(client, auth, users):
     _make_history(users["alice"].id, 6)
     auth.login()
