@@ -78,3 +78,12 @@ def snapshot(app):
         "jobs": jobs,
         "redis": keys,
     }
+
+
+def uploads_sent(page):
+    """Record every POST of the upload form's address (a browser test's page), to count them and read
+    their headers."""
+    sent = []
+    page.on("request", lambda request: sent.append(request)
+            if request.method == "POST" and request.url.endswith("/identify") else None)
+    return sent

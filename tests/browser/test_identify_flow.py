@@ -12,6 +12,7 @@ from app.identify import service
 from app.identify.models import Identification
 from tests import image_factory as images
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.identify_helpers import uploads_sent
 
 pytestmark = pytest.mark.browser
 
@@ -50,14 +51,6 @@ def _upload(page, live_server, photo, *, mark_page=False):
         page.evaluate("window.notReloaded = true")
     page.get_by_role("button", name="Identify").click()
     page.wait_for_url(f"{live_server}/identifications/*")
-
-
-def _uploads_sent(page):
-    """Record every POST of the upload form's address, to count them and read their headers."""
-    sent = []
-    page.on("request", lambda request: sent.append(request)
-            if request.method == "POST" and request.url.endswith("/identify") else None)
-    return sent
 
 
 def _identification_count():
@@ -173,7 +166,7 @@ def test_care_notes_appear_when_enrichment_has_written_them(page, live_server, a
 def test_identify_reached_from_the_nav_uploads_through_the_script(page, live_server, app, app_ctx, fake_providers,
                                                                   queued_only, tmp_path):
     photo = _photo(tmp_path, "pothos.jpg", (40, 110, 50))
-    sent = _uploads_sent(page)
+    sent = uploads_sent(page)
     nav = page.get_by_role("navigation", name="Main")
     page.goto(f"{live_server}/")
     nav.get_by_role("link", name="Identify").click()  # a boosted navigation when JavaScript is on
@@ -196,7 +189,7 @@ def test_double_tap_on_identify_uploads_once(page, live_server, app, app_ctx, fa
     if not page.js_enabled:
         pytest.skip("without JavaScript the browser itself submits the form")
     photo = _photo(tmp_path, "ficus.jpg", (50, 120, 60))
-    sent = _uploads_sent(page)
+    sent = uploads_sent(page)
     page.goto(f"{live_server}/identify")
     page.set_input_files("#photo-library", str(photo))
     page.get_by_role("button", name="Identify").dblclick()

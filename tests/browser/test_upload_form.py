@@ -7,6 +7,7 @@ from app.core import messages
 from app.extensions import db
 from app.identify.models import Identification
 from tests import image_factory as images
+from tests.identify_helpers import uploads_sent
 
 pytestmark = pytest.mark.browser
 
@@ -29,13 +30,6 @@ def _photo(tmp_path, name, color, size=(1200, 900)):
     path = tmp_path / name
     path.write_bytes(images.jpeg(*size, color=color))
     return path
-
-
-def _uploads_sent(page):
-    sent = []
-    page.on("request", lambda request: sent.append(request)
-            if request.method == "POST" and request.url.endswith("/identify") else None)
-    return sent
 
 
 def _stored_photos():
@@ -106,7 +100,7 @@ def test_too_many_photos_are_refused_before_any_upload(page, live_server, app, a
     if not page.js_enabled:
         pytest.skip("without JavaScript the server refuses them (see the integration tests)")
     photos = [_photo(tmp_path, f"leaf-{n}.jpg", (30 + n * 20, 120, 40), (400, 300)) for n in range(6)]
-    sent = _uploads_sent(page)
+    sent = uploads_sent(page)
     page.goto(f"{live_server}/identify")
     page.set_input_files("#photo-library", [str(p) for p in photos])
     page.get_by_role("button", name="Identify").click()

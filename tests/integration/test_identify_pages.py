@@ -150,24 +150,26 @@ def test_history_filter_box_is_ticked_by_the_address_alone(client, auth, users, 
 
 # ---- sharing (M6, M7) -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("status", ["queued", "running", "failed"])
-def test_sharing_is_not_offered_before_a_result(client, auth, users, ready, queued_only, status):
+def _signed_in_upload_at(client, auth, status):
+    """Upload signed in, then set the identification's status as a job would have left it."""
     auth.login()
     post_upload(client, [images.jpeg()])
     ident = _ident()
     ident.status = status
     db.session.commit()
+    return ident
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "failed"])
+def test_sharing_is_not_offered_before_a_result(client, auth, users, ready, queued_only, status):
+    ident = _signed_in_upload_at(client, auth, status)
     page = client.get(f"/identifications/{ident.id}").text
     assert "Share publicly" not in page and "/visibility" not in page
 
 
 @pytest.mark.parametrize("status", ["queued", "running", "failed"])
 def test_sharing_an_unfinished_identification_is_refused(client, auth, users, ready, queued_only, status):
-    auth.login()
-    post_upload(client, [images.jpeg()])
-    ident = _ident()
-    ident.status = status
-    db.session.commit()
+    ident = _signed_in_upload_at(client, auth, status)
     response = client.post(f"/identifications/{ident.id}/visibility",
                            data={"public": "1", "csrf_token": page_token(client)})
     assert response.status_code == 409 and messages.SHARE_NOT_READY in response.text
