@@ -23,9 +23,9 @@ QUEUE_DOWN = (
 )
 STORAGE_DOWN = "We can't save photos right now. Please try again later."
 DB_DOWN = "Verdant is having trouble reaching its database. Please try again shortly."
-PARTIAL_RESULT = "Partial result: {provider} {reason}, so these suggestions come from {other} only."
+PARTIAL_RESULT = "Partial result: {why}, so these suggestions come from {other} only."
 PARTIAL_NOTHING_FOUND = (
-    "{provider} {reason}, and {other} found no plant it knows in this photo. "
+    "{why}, and {other} found no plant it knows in this photo. "
     "Press Retry to ask both again, or try a closer, sharper photo of a leaf or flower."
 )
 # A failed identification's message ends with what happens next: one of these two.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -251,6 +252,13 @@ def take_quota(subject: str, *, cache_hit: bool = False) -> None:
         raise QuotaExceeded()
     if cache_hit:
         CACHE.labels("hit").inc()
+
+
+def quota_resets_in() -> int:
+    """Return the seconds until the daily quota starts again: its keys name the day in UTC."""
+    now = utcnow()
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, math.ceil((midnight - now).total_seconds()))
 
 
 def _give_back_quota(subject: str) -> None:
@@ -917,8 +925,7 @@ def _finish(ident: Identification, calls: _Calls, named: Mapping[str, Species] |
     merged = merge_suggestions(calls.results)
     payload = {"suggestions": [m.to_dict() for m in merged[:KEPT_SUGGESTIONS]],
                "providers": [r.provider for r in calls.results],
-               "failed": sorted(calls.errors),
-               "failed_kinds": {name: error.kind for name, error in calls.errors.items()},
+               "failed": {name: error.kind for name, error in sorted(calls.errors.items())},
                "health": next((r.health.to_dict() for r in calls.results if r.health), None)}
     _complete(ident, payload, from_cache=False, named=named)
     if not calls.errors:
@@ -932,10 +939,14 @@ def _finish(ident: Identification, calls: _Calls, named: Mapping[str, Species] |
 
 def _both_failed(errors: Mapping[str, ProviderError], *, retry: bool) -> str:
     """Say why each provider gave no answer, and what happens next."""
-    reasons = "; ".join(f"{PROVIDER_LABELS.get(name, name)} {messages.PROVIDER_FAILURES[error.kind]}"
-                        for name, error in sorted(errors.items()))
+    reasons = "; ".join(_why(name, error.kind) for name, error in sorted(errors.items()))
     return messages.BOTH_FAILED.format(reasons=reasons,
                                        then=messages.RETRY_AUTOMATICALLY if retry else messages.RETRY_LATER)
+
+
+def _why(provider: str, kind: str) -> str:
+    """Say why a provider gave no answer: "Plant.id did not accept this site's key"."""
+    return f"{PROVIDER_LABELS.get(provider, provider)} {messages.PROVIDER_FAILURES[kind]}"
 
 
 def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: bool, announce: bool = True,
@@ -947,7 +958,7 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     Species counts are added later, in batches, by count_finished_identifications.
     """
     merged = [MergedSuggestion.from_dict(s) for s in payload.get("suggestions", [])][:KEPT_SUGGESTIONS]
-    failed = list(payload.get("failed") or [])
+    failed = payload.get("failed") or {}  # provider: error kind (a cached answer has none)
     facts = [SpeciesFacts(m.scientific_name, authorship=m.authorship, family=m.family, genus=m.genus,
                           common_names=tuple(m.common_names)) for m in merged]
     with db.session.no_autoflush:
@@ -969,11 +980,9 @@ def _complete(ident: Identification, payload: dict[str, Any], *, from_cache: boo
     ident.confidence = merged[0].confidence if merged else None
     ident.partial = bool(failed)
     if failed:
-        missing = PROVIDER_LABELS.get(failed[0], failed[0])
         other = ", ".join(PROVIDER_LABELS.get(p, p) for p in payload.get("providers", []))
-        reason = messages.PROVIDER_FAILURES.get((payload.get("failed_kinds") or {}).get(failed[0]), "did not answer")
         wording = messages.PARTIAL_RESULT if merged else messages.PARTIAL_NOTHING_FOUND
-        ident.error = wording.format(provider=missing, reason=reason, other=other)
+        ident.error = wording.format(why=_why(*next(iter(failed.items()))), other=other)
     else:
         ident.error = None
     ident.providers = list(payload.get("providers") or ident.providers)

@@ -1,10 +1,8 @@
 """Identification pages: upload, progress (page, fragment, WebSocket), results, sharing and history."""
-import math
 import random
 import secrets
 import time
 import uuid
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 import click
@@ -21,7 +19,6 @@ from app.core import messages
 from app.core.errors import error_response, wants_json
 from app.core.images import ImageRejected
 from app.core.logging import log_event
-from app.core.models import utcnow
 from app.core.relay import Relay
 from app.core.storage import StorageError
 from app.extensions import csrf, db, limiter, sock
@@ -118,7 +115,7 @@ def submit():
     except service.QuotaExceeded:
         # The quota resets at midnight UTC, as the message says.
         return _refused(uploads.UploadRejected(429, messages.UPLOAD_QUOTA),
-                        {"Retry-After": str(_seconds_to_midnight_utc())})
+                        {"Retry-After": str(service.quota_resets_in())})
     except StorageError:
         return error_response(503, messages.STORAGE_DOWN, {"Retry-After": "60"})
     except service.QueueDown:
@@ -140,12 +137,6 @@ def _refused(exc: uploads.UploadRejected | ImageRejected, headers: dict | None =
     # A plain form post gets its form back, not an error page: the typed details stay, and the page
     # says what to change.
     return upload(problem=exc.message), exc.status, headers or {}
-
-
-def _seconds_to_midnight_utc() -> int:
-    now = utcnow()
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1, math.ceil((midnight - now).total_seconds()))
 
 
 @bp.get("/identifications/<uuid:ident_id>")

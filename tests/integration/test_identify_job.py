@@ -767,7 +767,7 @@ def test_a_partial_result_that_found_nothing_says_so_once_and_can_be_retried(cli
     post_upload(client, [images.jpeg(color=(70, 20, 120))])
     ident = _only()[0]
     assert ident.status == "partial" and not ident.suggestions
-    assert ident.error == messages.PARTIAL_NOTHING_FOUND.format(provider="Plant.id", reason="had a problem on its side",
+    assert ident.error == messages.PARTIAL_NOTHING_FOUND.format(why="Plant.id had a problem on its side",
                                                               other="Pl@ntNet")
     page = client.get(f"/identifications/{ident.id}").text
     # One true statement, not "Plant.id did not answer, so these come from Pl@ntNet" over no suggestions.
