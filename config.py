@@ -39,6 +39,8 @@ class Config:
     RQ_QUEUES = ("fast", "slow")
     RQ_ASYNC = True
     EMBEDDED_WORKER = _env_bool("EMBEDDED_WORKER", True)
+    # A running job proves its worker alive this often; 3 missed beats and another worker takes it.
+    WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 5)
     MEDIA_ROOT = _env("MEDIA_ROOT", str(INSTANCE_DIR / "media"))
     STORAGE_BACKEND = _env("STORAGE_BACKEND", "local")
     S3_BUCKET = _env("S3_BUCKET")

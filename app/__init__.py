@@ -154,6 +154,7 @@ def register_models() -> None:
 def register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp, init_login
     from app.blog.views import bp as blog_bp, init_blog
+    from app.core.jobs import register as register_core_jobs
     from app.core.views import bp as core_bp
     from app.search.views import bp as search_bp, register as register_search
     from app.species.views import bp as species_bp, register as register_species
@@ -163,6 +164,7 @@ def register_blueprints(app: Flask) -> None:
     from app.identify.views import bp as identify_bp, register as register_identify
 
     app.register_blueprint(core_bp)
+    register_core_jobs(app)
     app.register_blueprint(accounts_bp)
     init_login(app)
     app.register_blueprint(species_bp)

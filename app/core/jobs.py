@@ -1,4 +1,5 @@
-"""Background jobs of the core: the worker heartbeat the operations dashboard shows, periodic jobs."""
+"""Background jobs of the core: the worker heartbeat the operations dashboard shows, periodic jobs,
+and the hand-over of jobs whose worker died."""
 import logging
 import time
 from datetime import timedelta
@@ -7,6 +8,7 @@ from sqlalchemy import text
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from app.core.redis import get_queue, get_redis
 from app.extensions import db
@@ -58,3 +60,34 @@ def run_periodic(name: str) -> object:
         return run()
     finally:
         schedule_periodic(name, rearm=True)
+
+
+def requeue_abandoned_jobs() -> int:
+    """Requeue the jobs whose worker died under them (or fail those with no retry left); return how many.
+
+    A running job's lease in RQ's started registry is renewed every WORKER_HEARTBEAT_SECONDS by its
+    worker (app.core.worker.AppWorker); RQ's own look at expired leases comes only every 10 minutes.
+    """
+    handed = 0
+    for queue in current_app.extensions["queues"].values():
+        registry = StartedJobRegistry(queue=queue)
+        expired = registry.get_expired_job_ids()
+        if not expired:
+            continue
+        registry.cleanup()
+        handed += len(expired)
+        # A dead worker is no fault to back off from: its job's retry need not wait out the retry
+        # interval, nor the minute the dead worker's hold on the queue's scheduler lasts.
+        scheduled = ScheduledJobRegistry(queue=queue)
+        for job_id in expired:
+            if job_id in scheduled:
+                scheduled.requeue(job_id, at_front=True)
+    if handed:
+        log.warning("abandoned jobs handed on", extra={"event": "jobs_abandoned", "count": handed})
+    return handed
+
+
+def register(app) -> None:
+    """Look for abandoned jobs as often as a lease lasts."""
+    from app.core.registry import register_periodic_job
+    register_periodic_job(app, "abandoned-jobs", requeue_abandoned_jobs, 3 * app.config["WORKER_HEARTBEAT_SECONDS"])

@@ -4,7 +4,9 @@ import threading
 from collections.abc import Sequence
 
 from flask import Flask
+from redis.exceptions import RedisError
 from rq import SimpleWorker
+from rq.worker import WorkerStatus
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
@@ -24,6 +26,40 @@ class AppWorker(SimpleWorker):
     def perform_job(self, job, queue, execution) -> bool:
         with self.flask_app.app_context():
             return super().perform_job(job, queue, execution)
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        """Hold a job on a short lease that a thread renews while it runs (RQ's own lasts its timeout + 60 s).
+
+        A worker killed mid-job stops renewing, so within WORKER_HEARTBEAT_SECONDS x 3 its job counts as
+        abandoned, and requeue_abandoned_jobs hands it to another worker (or fails it, with no retry left).
+        """
+        return 3 * self.flask_app.config["WORKER_HEARTBEAT_SECONDS"]
+
+    def execute_job(self, job, queue) -> None:
+        execution = self.prepare_execution(job)
+        done = threading.Event()
+        renewer = threading.Thread(target=self._renew_lease, args=(job, execution, done),
+                                   name="rq-heartbeat", daemon=True)
+        renewer.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            done.set()
+            renewer.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _renew_lease(self, job, execution, done: threading.Event) -> None:
+        every = self.flask_app.config["WORKER_HEARTBEAT_SECONDS"]
+        while not done.wait(every):
+            ttl = self.get_heartbeat_ttl(job)
+            try:
+                with self.connection.pipeline() as pipeline:
+                    self.heartbeat(ttl, pipeline=pipeline)
+                    # Renews the entry in the started registry only while it is there (xx).
+                    execution.heartbeat(job.started_job_registry, ttl, pipeline)
+                    pipeline.execute()
+            except RedisError:
+                log.warning("job heartbeat failed", extra={"event": "job_heartbeat_failed", "job": job.id})
 
 
 class ThreadWorker(AppWorker):

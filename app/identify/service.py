@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 from rq import get_current_job
 from sqlalchemy import and_, delete, insert, inspect, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -851,7 +852,9 @@ def _identify(row: _Row, work: _Work, make_thumbnails: Callable[[], None]) -> No
     config = current_app.config
     lock = get_redis().lock(LOCK_PREFIX + work.cache_key, timeout=config["IDENTIFY_LOCK_SECONDS"],
                             blocking_timeout=config["IDENTIFY_LOCK_SECONDS"], sleep=0.05)
-    acquired = lock.acquire(blocking=False)
+    job = get_current_job()
+    token = f"job:{job.id}".encode() if job is not None else None
+    acquired = lock.acquire(blocking=False, token=token) or _take_back(lock, token)
     if not acquired:
         # Twins wait for the first upload's answer; none may hold a database connection meanwhile.
         if (ident := row.get()) is None:
@@ -892,6 +895,23 @@ def _identify(row: _Row, work: _Work, make_thumbnails: Callable[[], None]) -> No
                 lock.release()
             except LockError:
                 log.warning("identify lock expired before release", extra={"event": "identify_lock_expired"})
+
+
+def _take_back(lock: Lock, token: bytes | None) -> bool:
+    """Take the photo's lock from an earlier run of this same job: its worker died holding it.
+
+    Without this the job, handed to another worker, would wait out the lock like any twin.
+    """
+    if token is None or lock.redis.get(lock.name) != token:
+        return False
+    lock.local.token = token
+    try:
+        lock.reacquire()  # only while the token is still ours: atomic in Redis
+    except LockError:
+        lock.local.token = None
+        return False
+    log.info("identify lock taken back", extra={"event": "identify_lock_taken_back"})
+    return True
 
 
 def _answer_from_cache(row: _Row, work: _Work) -> bool:

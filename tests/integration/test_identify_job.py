@@ -736,7 +736,7 @@ def test_a_job_that_breaks_promises_a_retry_only_while_rq_has_one_left(app, clie
         raise RuntimeError("the database went away mid-job")
 
     monkeypatch.setattr(service, "_finish", broken)
-    job = SimpleNamespace(retries_left=retries_left) if retries_left is not None else None
+    job = SimpleNamespace(id="rerun", retries_left=retries_left) if retries_left is not None else None
     monkeypatch.setattr(service, "get_current_job", lambda: job)
     with pytest.raises(RuntimeError):
         service.run_identification(ident.id)
@@ -780,3 +780,17 @@ def test_a_partial_result_that_found_nothing_says_so_once_and_can_be_retried(cli
     db.session.expire_all()
     assert ident.status == "completed" and ident.suggestions and ident.error is None
     assert ready.hits("plantid") == 2 and ready.hits("plantnet") == 2
+
+
+def test_only_a_rerun_of_the_job_holding_a_photo_lock_takes_it_back(app, ready):
+    # A worker killed mid-job leaves the photo's lock held by the job's id: its rerun (same job id,
+    # another worker) takes it back, while twins (other jobs) still wait for it to be released or expire.
+    redis = app.extensions["redis"]
+    name = service.LOCK_PREFIX + "a-photo"
+    assert redis.lock(name, timeout=60).acquire(blocking=False, token=b"job:first")
+    lock = redis.lock(name, timeout=60)
+    assert not service._take_back(lock, b"job:twin") and not service._take_back(lock, None)
+    assert service._take_back(lock, b"job:first") and lock.owned()
+    assert 59 <= redis.ttl(name) <= 60
+    lock.release()
+    assert redis.get(name) is None

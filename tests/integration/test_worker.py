@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -65,7 +66,7 @@ def test_periodic_jobs_are_armed_once_per_redis(app_ctx):
 
     from app.core.jobs import PERIODIC_KEY, run_periodic, schedule_periodic_jobs
     from app.core.redis import get_queue, get_redis
-    names = ["notifications-digest", "identify-sweep", "identify-count", "plantid-quota"]
+    names = ["abandoned-jobs", "notifications-digest", "identify-sweep", "identify-count", "plantid-quota"]
     get_redis().delete(*(PERIODIC_KEY.format(name) for name in names))
     registry = ScheduledJobRegistry(queue=get_queue("slow"))
     before = set(registry.get_job_ids())
@@ -124,12 +125,12 @@ def test_workers_sweep_stuck_identifications_on_a_schedule(monkeypatch, make_app
         db.session.expire_all()
         ident = db.session.get(Identification, stuck.id)
         assert ident.status == "failed" and ident.error == messages.IDENTIFY_STUCK
-        # ... and the run queued the next one (beside the count, the daily digest and the credits, still waiting).
+        # ... and the run queued the next one (beside the other periodic jobs, still waiting).
         from rq.registry import ScheduledJobRegistry
         queue = worker_app.extensions["queues"]["slow"]
         waiting = [queue.fetch_job(job_id).args for job_id in ScheduledJobRegistry(queue=queue).get_job_ids()]
-        assert sorted(waiting) == [("identify-count",), ("identify-sweep",), ("notifications-digest",),
-                                   ("plantid-quota",)]
+        assert sorted(waiting) == [("abandoned-jobs",), ("identify-count",), ("identify-sweep",),
+                                   ("notifications-digest",), ("plantid-quota",)]
 
 
 def test_worker_listens_on_the_named_queues_only(app):
@@ -202,3 +203,91 @@ def test_procfile_workers_run_an_identification_job_while_a_slow_job_runs(app):
             worker.terminate()
         outputs = [worker.communicate(timeout=20)[0] for worker in workers]
     assert all(worker.returncode in (0, -15) for worker in workers), outputs
+
+
+@pytest.mark.integration
+def test_a_job_whose_worker_is_killed_is_run_again_by_the_next_worker(app_ctx, client, fake_providers, monkeypatch):
+    """kill -9 of a worker mid-identification: within seconds its job goes to the next worker, photo kept."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("needs TEST_REDIS_URL (real Redis); CI sets it")
+    from rq.registry import StartedJobRegistry
+    from sqlalchemy import select
+
+    from app.core.jobs import requeue_abandoned_jobs
+    from app.core.storage import get_storage
+    from app.extensions import db
+    from app.identify.models import Identification
+    from tests import image_factory as images
+    from tests.identify_helpers import post_upload
+    redis = app_ctx.extensions["redis"]
+    queues = {name: Queue(name, connection=redis) for name in ("fast", "slow")}
+    monkeypatch.setitem(app_ctx.extensions, "queues", queues)
+    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test", "REDIS_URL": url,
+           "DATABASE_URL": app_ctx.config["SQLALCHEMY_DATABASE_URI"], "MEDIA_ROOT": app_ctx.config["MEDIA_ROOT"],
+           **fake_providers.settings, "WORKER_HEARTBEAT_SECONDS": "1"}
+    fake_providers.set_mode("plantid", "ok", delay=20.0)
+
+    def start_worker():
+        return subprocess.Popen([sys.executable, "worker.py", "fast"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def wait_for(done, seconds):
+        deadline = time.monotonic() + seconds
+        while not (happened := done()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return happened
+
+    first = start_worker()
+    try:
+        assert post_upload(client, [images.jpeg(color=(140, 30, 60))]).status_code == 303
+        assert wait_for(lambda: fake_providers.hits("plantid") == 1, 30), "the first worker never called Plant.id"
+    finally:
+        first.kill()  # SIGKILL: no warm shutdown, no failure handling, its lease simply stops being renewed
+        first.communicate(timeout=20)
+    ident = db.session.scalars(select(Identification)).one()
+    assert ident.status == "running"
+    started = StartedJobRegistry(queue=queues["fast"])
+    assert len(started.get_job_ids(cleanup=False)) == 1
+    fake_providers.set_mode("plantid", "ok", delay=0)
+    # The lease lasts three missed beats (3 s here); RQ's own look would come after its timeout + 60 s.
+    assert wait_for(lambda: requeue_abandoned_jobs() == 1, 10)
+    assert len(queues["fast"]) == 1  # back on the queue at once: no retry interval, no scheduler needed
+    second = start_worker()
+    try:
+        def finished():
+            db.session.expire_all()
+            return db.session.get(Identification, ident.id).status in ("completed", "partial", "failed")
+        assert wait_for(finished, 30)
+    finally:
+        second.terminate()
+        output = second.communicate(timeout=20)[0]
+    ident = db.session.get(Identification, ident.id)
+    assert ident.status == "completed" and ident.attempts == 2, output[-2000:]
+    # The second run took back the photo's lock its first run held, rather than waiting out its 60 s.
+    assert "identify lock taken back" in output
+    assert fake_providers.hits("plantid") == 2
+    assert ident.suggestions
+    assert all(get_storage().exists(image.storage_key) for image in ident.images)
+
+
+def test_a_long_job_keeps_its_lease_while_its_worker_lives(monkeypatch, make_app):
+    from app.core.jobs import requeue_abandoned_jobs
+    from app.core.worker import ThreadWorker, make_worker
+    monkeypatch.setattr(TestingConfig, "REDIS_URL", None)
+    monkeypatch.setattr(TestingConfig, "RQ_ASYNC", True)
+    monkeypatch.setattr(TestingConfig, "WORKER_HEARTBEAT_SECONDS", 1)
+    worker_app = make_app(TestingConfig)
+    with worker_app.app_context():
+        job = worker_app.extensions["queues"]["fast"].enqueue(time.sleep, 5)  # over the 3 s lease
+        runner = threading.Thread(target=make_worker(worker_app, ThreadWorker).work,
+                                  kwargs={"burst": True, "logging_level": "WARNING"})
+        runner.start()
+        handed = []
+        while runner.is_alive():
+            handed.append(requeue_abandoned_jobs())
+            time.sleep(0.25)
+        runner.join()
+        job.refresh()
+        assert job.is_finished and job.retries_left is None
+        assert len(handed) > 10 and not any(handed)
