@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from app.core.redis import get_queue, get_redis
@@ -32,13 +33,24 @@ def schedule_periodic(name: str, *, rearm: bool = False) -> bool:
 
     A Redis key marks the pending run, so any number of workers starting keep one chain; it outlives
     the interval, so a chain that died (its job lost with a flushed queue) is re-armed by the next start.
+    After an outage longer than the key lasts, the run still waiting is found, and kept as the only one.
     """
     _, seconds = current_app.extensions["periodic_jobs"][name]
     if not get_redis().set(PERIODIC_KEY.format(name), "1", ex=seconds * 3, nx=not rearm):
         return False
+    if not rearm and _pending(name):
+        return False
     get_queue("slow").enqueue_in(timedelta(seconds=seconds), run_periodic, name, job_timeout=max(60, seconds),
                                  result_ttl=0, failure_ttl=24 * 3600)
     return True
+
+
+def _pending(name: str) -> bool:
+    """Tell whether a run of this periodic job waits in the slow queue or in its schedule."""
+    queue = get_queue("slow")
+    ids = ScheduledJobRegistry(queue=queue).get_job_ids() + queue.get_job_ids()
+    return any(job is not None and job.func_name == f"{__name__}.run_periodic" and job.args == (name,)
+               for job in Job.fetch_many(ids, connection=queue.connection))
 
 
 def schedule_periodic_jobs() -> list[str]:

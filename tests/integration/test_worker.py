@@ -291,3 +291,24 @@ def test_a_long_job_keeps_its_lease_while_its_worker_lives(monkeypatch, make_app
         job.refresh()
         assert job.is_finished and job.retries_left is None
         assert len(handed) > 10 and not any(handed)
+
+
+def test_a_worker_starting_after_a_long_outage_keeps_one_chain_per_periodic_job(app_ctx):
+    # The key marking a pending run lasts three intervals; a run queued before an outage longer than
+    # that still waits in the schedule, and a second chain beside it would run the job twice a period.
+    from rq.registry import ScheduledJobRegistry
+
+    from app.core.jobs import PERIODIC_KEY, schedule_periodic_jobs
+    from app.core.redis import get_queue, get_redis
+    names = list(app_ctx.extensions["periodic_jobs"])
+    get_redis().delete(*(PERIODIC_KEY.format(name) for name in names))
+    queue = get_queue("slow")
+    registry = ScheduledJobRegistry(queue=queue)
+    assert sorted(schedule_periodic_jobs()) == sorted(names)
+    # One run went from the schedule into the queue (due while no worker ran), the others still wait.
+    registry.requeue(registry.get_job_ids()[0])
+    get_redis().delete(*(PERIODIC_KEY.format(name) for name in names))  # expired during the outage
+    assert schedule_periodic_jobs() == []
+    waiting = [job.args[0] for job in queue.jobs] + [queue.fetch_job(i).args[0] for i in registry.get_job_ids()]
+    assert sorted(waiting) == sorted(names)
+    assert all(get_redis().exists(PERIODIC_KEY.format(name)) for name in names)  # marked pending again
