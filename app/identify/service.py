@@ -51,6 +51,7 @@ CHANNEL_PREFIX = "verdant:identify:events:"
 PROGRESS_PREFIX = "verdant:identify:progress:"
 STATS_PREFIX = "verdant:identify:stats:"
 QUOTA_PREFIX = "verdant:identify:quota:"
+CHARGED_PREFIX = "verdant:identify:charged:"  # which quota key an identification's unit came from
 FORGOTTEN_KEY = "verdant:identify:forgotten"  # stored photos deleted with their identifications
 RECENT_PUBLIC_KEY = "identify:recent_public"
 PROGRESS_TTL = 24 * 3600
@@ -231,22 +232,34 @@ def cache_stats() -> dict[str, Any]:
     return {"hits": hits, "misses": misses, "hit_rate": hits / total if total else None}
 
 
-def take_quota(subject: str, *, cache_hit: bool = False) -> None:
+def take_quota(subject: str, *, cache_hit: bool = False, charge_for: uuid.UUID | None = None) -> None:
     """Count one identification against today's quota; raise QuotaExceeded past UPLOAD_QUOTA.
 
     cache_hit: the answer is in the cache already; it is counted (count_cache) in the same round trip.
+    charge_for: the identification this pays for, remembered (a day) so that give_back_quota can return
+    it when the identification fails. One already paid for (its failure awaits an automatic retry) is
+    not charged again.
     """
     key = f"{QUOTA_PREFIX}{subject}:{utcnow():%Y-%m-%d}"
+    charged = CHARGED_PREFIX + str(charge_for)
     redis = get_redis()
     # One round trip: the key names its day, so renewing its expiry on every use is harmless.
     with redis.pipeline(transaction=False) as pipe:
         pipe.incr(key).expire(key, 25 * 3600)
+        if charge_for is not None:
+            pipe.set(charged, key, ex=25 * 3600, nx=True)
         if cache_hit:
             _count_cache_in(pipe, "hit")
-        used = pipe.execute()[0]
+        done = pipe.execute()
+    used = done[0]
+    if charge_for is not None and not done[2]:
+        redis.decr(key)  # paid for already
+        return
     if used > current_app.config["UPLOAD_QUOTA"]:
         with redis.pipeline(transaction=False) as pipe:
             pipe.decr(key)
+            if charge_for is not None:
+                pipe.delete(charged)
             if cache_hit:
                 pipe.decr(_cache_count_key("hit"))
             pipe.execute()
@@ -255,18 +268,24 @@ def take_quota(subject: str, *, cache_hit: bool = False) -> None:
         CACHE.labels("hit").inc()
 
 
+def give_back_quota(ident_id: uuid.UUID) -> None:
+    """Return the unit of today's quota an identification was charged (take_quota), once: it failed,
+    or was never kept. A unit charged on an earlier day is not returned: that day's quota is over."""
+    redis = get_redis()
+    try:
+        key = redis.getdel(CHARGED_PREFIX + str(ident_id))
+        if key is not None and key.decode().endswith(f":{utcnow():%Y-%m-%d}"):
+            redis.decr(key)
+    except RedisError:
+        log.warning("quota not given back", extra={"event": "identify_quota_kept", "identification_id": str(ident_id)})
+
+
 def quota_resets_in() -> int:
     """Return the seconds until the daily quota starts again: its keys name the day in UTC."""
     now = utcnow()
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(1, math.ceil((midnight - now).total_seconds()))
 
-
-def _give_back_quota(subject: str) -> None:
-    try:
-        get_redis().decr(f"{QUOTA_PREFIX}{subject}:{utcnow():%Y-%m-%d}")
-    except RedisError:
-        pass
 
 
 def channel(ident_id: uuid.UUID | str) -> str:
@@ -456,9 +475,9 @@ def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_i
     reads the row while it waits for their answers, and makes the thumbnails then too.
     """
     images = photos.images
-    take_quota(quota_subject)
-    key = cache_key_for(images, organs, health=wants_health)
     ident_id = uuid.uuid4()
+    take_quota(quota_subject, charge_for=ident_id)
+    key = cache_key_for(images, organs, health=wants_health)
     ident = Identification(id=ident_id, owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=key, latitude=latitude, longitude=longitude, demo=is_demo(),
                            providers=configured_providers(), wants_health=wants_health)
@@ -487,7 +506,7 @@ def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_i
     except BaseException:
         db.session.rollback()
         _delete_quietly(saved)
-        _give_back_quota(quota_subject)
+        give_back_quota(ident_id)
         raise
     if cached is not None:
         count_cache("hit")
@@ -1053,6 +1072,8 @@ def _fail(ident: Identification, message: str) -> None:
     _commit_keeping_state()
     IDENTIFICATIONS.labels("failed").inc()
     publish_event(ident.id, "failed", final=_final_state(ident))
+    if not message.endswith(messages.RETRY_AUTOMATICALLY):
+        give_back_quota(ident.id)  # a failure costs the gardener nothing; a retry is charged again
 
 
 def _enqueue_enrichment(species: Species) -> None:
@@ -1068,15 +1089,24 @@ def _enqueue_enrichment(species: Species) -> None:
         log.exception("enrichment failed", extra={"event": "enrichment_failed"})
 
 
-def retry_identification(ident: Identification) -> bool:
+def retry_identification(ident: Identification, quota_subject: str) -> bool:
     """Queue a failed or partial identification again from its stored photos (both providers are asked);
-    False when it is neither."""
+    False when it is neither. It is charged to today's quota like an upload (raise QuotaExceeded), unless
+    its unit was not given back (a failure awaiting its automatic retry)."""
     if ident.status not in ("failed", "partial"):
         return False
+    take_quota(quota_subject, charge_for=ident.id)
+    before = ident.status, ident.error, ident.finished_at
     ident.status, ident.error, ident.finished_at = "queued", None, None
-    db.session.commit()
-    get_redis().delete(PROGRESS_PREFIX + str(ident.id))
-    enqueue_identification(ident.id)
+    db.session.commit()  # before the job, which reads the row
+    try:
+        get_redis().delete(PROGRESS_PREFIX + str(ident.id))
+        enqueue_identification(ident.id)
+    except RedisError:
+        ident.status, ident.error, ident.finished_at = before  # as it was: its Retry button still works
+        db.session.commit()
+        give_back_quota(ident.id)
+        raise
     return True
 
 

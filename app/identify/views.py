@@ -101,9 +101,8 @@ def submit():
         return _refused(exc)
     if not current_user.is_authenticated and SESSION_KEY not in session:
         session[SESSION_KEY] = secrets.token_urlsafe(24)
-    subject = f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
     owner = {"owner_id": _user_id(), "session_key": None if current_user.is_authenticated else session[SESSION_KEY],
-             "quota_subject": subject, "latitude": details.latitude, "longitude": details.longitude,
+             "quota_subject": _quota_subject(), "latitude": details.latitude, "longitude": details.longitude,
              "wants_health": details.health}
     try:
         if known:
@@ -114,8 +113,7 @@ def submit():
         return _refused(exc)
     except service.QuotaExceeded:
         # The quota resets at midnight UTC, as the message says.
-        return _refused(uploads.UploadRejected(429, messages.UPLOAD_QUOTA),
-                        {"Retry-After": str(service.quota_resets_in())})
+        return _refused(uploads.UploadRejected(429, _quota_message()), {"Retry-After": str(service.quota_resets_in())})
     except StorageError:
         return error_response(503, messages.STORAGE_DOWN, {"Retry-After": "60"})
     except service.QueueDown:
@@ -278,10 +276,21 @@ def care(ident_id):
 def retry(ident_id):
     ident = _visible_or_404(ident_id, allow_public=False)
     try:
-        service.retry_identification(ident)
+        service.retry_identification(ident, _quota_subject())
+    except service.QuotaExceeded:
+        return error_response(429, _quota_message(), {"Retry-After": str(service.quota_resets_in())})
     except RedisError:
         return error_response(503, messages.QUEUE_DOWN, {"Retry-After": "60"})
     return redirect(url_for("identify.detail", ident_id=ident.id), 303)
+
+
+def _quota_subject() -> str:
+    """Whom today's quota counts: the signed-in user, else the address."""
+    return f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
+
+
+def _quota_message() -> str:
+    return messages.UPLOAD_QUOTA.format(limit=current_app.config["UPLOAD_QUOTA"])
 
 
 @bp.post("/identifications/<uuid:ident_id>/visibility")

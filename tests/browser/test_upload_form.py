@@ -153,7 +153,7 @@ def test_todays_quota_is_a_refusal_without_a_retry(page, live_server, app, app_c
     page.goto(f"{live_server}/identify")
     page.set_input_files("#photo-library", str(_photo(tmp_path, "yew.jpg", (20, 80, 30))))
     page.get_by_role("button", name="Identify").click()
-    page.locator("form[data-upload] .upload-problem").get_by_text(messages.UPLOAD_QUOTA).wait_for()
+    page.locator("form[data-upload] .upload-problem").get_by_text(messages.UPLOAD_QUOTA.format(limit=0)).wait_for()
     assert page.get_by_role("button", name="Try the upload again").is_hidden()
     assert page.get_by_role("button", name="Identify").is_enabled()
 

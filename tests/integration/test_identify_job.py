@@ -794,3 +794,61 @@ def test_only_a_rerun_of_the_job_holding_a_photo_lock_takes_it_back(app, ready):
     assert 59 <= redis.ttl(name) <= 60
     lock.release()
     assert redis.get(name) is None
+
+
+def _quota_used(app) -> int:
+    redis = app.extensions["redis"]
+    return sum(int(redis.get(key)) for key in redis.scan_iter(service.QUOTA_PREFIX + "*"))
+
+
+def test_a_failed_identification_costs_no_quota_and_its_retry_is_charged(app, client, ready, monkeypatch):
+    from tests.identify_helpers import page_token
+    monkeypatch.setitem(app.config, "UPLOAD_QUOTA", 1)
+    ready.set_mode("plantid", "401")
+    ready.set_mode("plantnet", "401")  # refused keys: no automatic retry, the failure is final
+    post_upload(client, [images.jpeg(color=(200, 10, 10))])
+    failed = _only()[0]
+    assert failed.status == "failed" and failed.error.endswith(messages.RETRY_LATER)
+    assert _quota_used(app) == 0
+    ready.reset()
+    for name in ("plantid", "plantnet"):  # a refused key opened their circuits: say the keys are fixed
+        CircuitBreaker(app.extensions["redis"], name).reset()
+    assert post_upload(client, [images.jpeg(color=(10, 200, 10))]).status_code == 303  # the unit came back
+    assert _only()[1].status == "completed" and _quota_used(app) == 1
+    # The day's one unit is spent: the retry is refused, and the identification keeps its Retry button.
+    response = client.post(f"/identifications/{failed.id}/retry", data={"csrf_token": page_token(client)})
+    assert response.status_code == 429 and "Retry-After" in response.headers
+    assert str(escape(messages.UPLOAD_QUOTA.format(limit=1))) in response.text
+    db.session.refresh(failed)
+    assert failed.status == "failed" and failed.attempts == 1 and ready.hits("plantid") == 1
+    monkeypatch.setitem(app.config, "UPLOAD_QUOTA", 2)
+    response = client.post(f"/identifications/{failed.id}/retry", data={"csrf_token": page_token(client)})
+    assert response.status_code == 303
+    db.session.refresh(failed)
+    assert failed.status == "completed" and _quota_used(app) == 2
+
+
+def test_a_failure_awaiting_its_automatic_retry_keeps_its_unit_once(app, client, ready):
+    from tests.identify_helpers import page_token
+    ready.set_mode("plantid", "500")
+    ready.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg(color=(30, 30, 200))])
+    ident = _only()[0]
+    assert ident.error.endswith(messages.RETRY_AUTOMATICALLY) and _quota_used(app) == 1
+    ready.reset()
+    # Retried by hand before the automatic retry: charged once in all, not twice.
+    client.post(f"/identifications/{ident.id}/retry", data={"csrf_token": page_token(client)})
+    db.session.refresh(ident)
+    assert ident.status == "completed" and _quota_used(app) == 1
+
+
+def test_an_upload_refused_after_its_charge_gives_it_back(app, client, ready, monkeypatch):
+    from app.core.storage import StorageError
+
+    def full(*args, **kwargs):
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(app.extensions["storage"], "save", full)
+    assert post_upload(client, [images.jpeg()]).status_code == 503
+    assert _quota_used(app) == 0
+    assert not list(app.extensions["redis"].scan_iter(service.CHARGED_PREFIX + "*"))

@@ -265,7 +265,7 @@ def test_daily_quota_refuses_the_next_upload(app, client, auth, users, ready, mo
     assert post_upload(client, [images.jpeg(color=(20, 100, 10))]).status_code == 303
     response = post_upload(client, [images.jpeg(color=(30, 100, 10))])
     assert response.status_code == 429
-    assert str(escape(messages.UPLOAD_QUOTA)) in response.text
+    assert str(escape(messages.UPLOAD_QUOTA.format(limit=2))) in response.text
     assert len(db.session.scalars(select(Identification)).all()) == 2
     # It resets at midnight UTC, as the message says; without the script the form comes back.
     from datetime import datetime, timedelta, timezone
@@ -335,7 +335,7 @@ def test_quota_refuses_a_photo_seen_before_and_counts_no_cache_hit(app, client, 
     assert post_upload(client, [photo]).status_code == 303  # answered from the cache
     assert service.cache_stats()["hits"] == 1
     response = post_upload(client, [photo])
-    assert response.status_code == 429 and str(escape(messages.UPLOAD_QUOTA)) in response.text
+    assert response.status_code == 429 and str(escape(messages.UPLOAD_QUOTA.format(limit=2))) in response.text
     assert service.cache_stats()["hits"] == 1
     assert len(db.session.scalars(select(Identification)).all()) == 2
 
