@@ -1,4 +1,5 @@
-"""JSON logs with the request id on every line, and security events."""
+"""JSON logs (or plain text) with the request id on every line, and security events."""
+import json
 import logging
 import sys
 
@@ -30,6 +31,27 @@ def _current_user_id() -> str | None:
         return None
 
 
+# What every record has; the rest came in extra= (event, identification_id, ...).
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id", "taskName"}
+
+
+class TextFormatter(logging.Formatter):
+    """One line a record, as LOG_JSON=0 asks; the extra fields follow the message as key=value."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{key}={_text(value)}" for key, value in vars(record).items()
+                          if key not in _RECORD_FIELDS and value is not None and not key.startswith("_"))
+        line = super().formatMessage(record)
+        return f"{line} {fields}" if fields else line
+
+
+def _text(value: object) -> str:
+    """A bare word as it is, any other string quoted, anything else as compact JSON."""
+    if not isinstance(value, str):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return value if value and not any(c.isspace() or c in "\"=" for c in value) else json.dumps(value)
+
+
 def configure_logging(app: Flask) -> None:
     """Send the app's and RQ's logs to stderr, as JSON unless LOG_JSON is off."""
     handler = logging.StreamHandler(sys.stderr)
@@ -39,8 +61,7 @@ def configure_logging(app: Flask) -> None:
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             rename_fields={"levelname": "level", "asctime": "time"}))
     else:
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     for name in ("app", "rq.worker", "verdant"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
