@@ -1,4 +1,6 @@
 """Admin views for identification: the identifications table and the provider status panel."""
+from datetime import datetime, timezone
+
 from flask import g
 from flask_admin import BaseView, expose
 
@@ -37,6 +39,9 @@ class ProviderStatusView(AdminAccessMixin, BaseView):
     def index(self):
         redis = get_redis()
         rows = [provider_status(redis, name, CircuitBreaker(redis, name).state) for name in PROVIDERS]
+        for row in rows:
+            at = row["last_error_at"]
+            row["last_error_time"] = datetime.fromtimestamp(at, timezone.utc) if at is not None else None
         return self.render("admin/identify_status.html", providers=rows, cache=service.cache_stats(),
                            configured=service.configured_providers())
 

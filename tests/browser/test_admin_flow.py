@@ -234,7 +234,13 @@ def test_admin_provider_status_fits_a_phone_screen(admin_page, live_server):
     widths = admin_page.evaluate(
         "[document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
     assert widths == [390, 390, 390]
-    # The table keeps its columns and scrolls inside its own box instead.
-    box = table.evaluate("t => { const p = t.parentElement; return [p.scrollWidth, p.clientWidth, "
-                         "getComputedStyle(p).overflowX]; }")
-    assert box[0] > box[1] and box[2] == "auto"
+    # Nothing scrolls sideways: each provider is a card, each figure on a line beside its label.
+    assert table.evaluate("t => t.scrollWidth <= t.clientWidth")
+    card = admin_page.locator('#provider-status tr[data-provider="plantnet"]')
+    assert card.bounding_box()["width"] <= 390
+    calls = card.locator('td[data-label="Calls today"]')
+    assert calls.evaluate("td => getComputedStyle(td, '::before').content") == '"Calls today"'
+    label_and_figure = calls.evaluate("td => [td.getBoundingClientRect().height, "
+                                      "parseFloat(getComputedStyle(td).lineHeight)]")
+    assert label_and_figure[0] < 2.5 * label_and_figure[1]  # one line, not a squeezed column
+    assert _csp_violations(admin_page) == []

@@ -1,4 +1,7 @@
 """Admin: identifications list and the provider status panel with breaker, calls, latency, quota and cache rate."""
+import re
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from app.providers.breaker import CircuitBreaker
@@ -26,9 +29,29 @@ def test_provider_panel_shows_calls_breaker_and_cache_rate(app, client, auth, us
     auth.login("admin@example.com")
     response = client.get("/admin/admin_provider_status/")
     assert response.status_code == 200
-    row = response.text.split('data-provider="plantnet"')[1].split("</tr>")[0]
-    assert "<td data-breaker>open</td>" in row and "<td>1</td>" in row
+    cells = _cells(response.text, "plantnet")
+    assert cells["Circuit"] == "open" and cells["Calls today"] == "1" and cells["Last error"] == "–"
     assert "Hits 1, misses 1, hit rate\n  50%" in response.text
+
+
+def _cells(html: str, provider: str) -> dict[str, str]:
+    """A provider's figures on the status panel, by label, as text."""
+    row = html.split(f'data-provider="{provider}"')[1].split("</tr>")[0]
+    return {label: re.sub(r"<[^>]+>", "", text).strip()
+            for label, text in re.findall(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', row, re.S)}
+
+
+def test_provider_panel_says_when_the_last_error_happened(app, client, auth, users, fake_providers):
+    fake_providers.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg()])
+    auth.login("admin@example.com")
+    response = client.get("/admin/admin_provider_status/")
+    last = _cells(response.text, "plantnet")["Last error"]
+    kind, _, when = last.partition(", ")
+    assert kind == "server_error"
+    at = datetime.strptime(f"{datetime.now(timezone.utc).year} {when}", "%Y %d %b, %H:%M UTC")
+    assert abs(at.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)) < timedelta(minutes=2)
+    assert _cells(response.text, "plantid")["Last error"] == "–"
 
 
 def _delete(client, ident_id):
@@ -74,8 +97,7 @@ def test_provider_panel_shows_plantid_credits_read_by_the_periodic_job(app, clie
     remaining = run()
     assert remaining == service.refresh_plantid_quota() and remaining > 0
     auth.login("admin@example.com")
-    row = client.get("/admin/admin_provider_status/").text.split('data-provider="plantid"')[1].split("</tr>")[0]
-    assert f"<td>{remaining}</td>" in row
+    assert _cells(client.get("/admin/admin_provider_status/").text, "plantid")["Remaining quota"] == str(remaining)
 
 
 def test_plantid_credits_unread_leave_the_panel_as_it_was(app, app_ctx, fake_providers):
