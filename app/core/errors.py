@@ -64,6 +64,13 @@ def rate_limited_message(seconds: int) -> str:
     return messages.RATE_LIMITED_HOURS.format(hours=math.ceil(seconds / 3600))
 
 
+def rate_limit_refusal() -> tuple[str, dict[str, str]]:
+    """Log a request refused by a rate limit; return what to tell its sender, and the Retry-After header."""
+    seconds = _retry_after_seconds()
+    log_event("rate_limited", "refused", level=logging.WARNING, path=request.path)
+    return rate_limited_message(seconds), {"Retry-After": str(seconds)}
+
+
 def init_errors(app: Flask) -> None:
     """Register one handler per kind of failure."""
 
@@ -75,9 +82,7 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(429)
     def rate_limited(exc):
-        seconds = _retry_after_seconds()
-        log_event("rate_limited", "refused", level=logging.WARNING, path=request.path)
-        return error_response(429, rate_limited_message(seconds), {"Retry-After": str(seconds)})
+        return error_response(429, *rate_limit_refusal())
 
     @app.errorhandler(OperationalError)
     def database_down(exc):

@@ -1,6 +1,6 @@
 """User-facing messages, defined once so views, services and tests agree on the words."""
 
-UPLOAD_TOO_LARGE = "That photo is too large. The limit is 15 MB."
+UPLOAD_TOO_LARGE = "That photo is too large. The limit is {limit}."  # size_text(UPLOAD_MAX_BYTES)
 UPLOAD_BAD_TYPE = "Please upload a JPEG, PNG, WebP or HEIC photo."
 UPLOAD_CORRUPT = "We couldn't read that photo. It may be damaged or incomplete."
 UPLOAD_TOO_MANY_PIXELS = "That image is too large to process (limit 50 megapixels)."

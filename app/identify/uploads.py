@@ -87,6 +87,13 @@ class Upload:
         self.close()
 
 
+def size_text(size: int) -> str:
+    """Say a size limit as people read one: "15 MB", "1.5 MB", "20 KB"."""
+    if size >= 1024 * 1024:
+        return f"{round(size / (1024 * 1024), 1):g} MB"
+    return f"{math.ceil(size / 1024)} KB"
+
+
 def max_body_bytes(per_photo: int, max_photos: int) -> int:
     """Return the largest request body an upload may send."""
     return per_photo * max_photos + FORM_OVERHEAD
@@ -115,7 +122,7 @@ def read_upload(request: Request, *, per_photo: int, max_photos: int) -> Upload:
             item.close()
         # Nothing may read the rest of a body this big: the form comes back empty.
         request.form = MultiDict()
-        raise UploadRejected(413, messages.UPLOAD_TOO_LARGE) from None
+        raise UploadRejected(413, messages.UPLOAD_TOO_LARGE.format(limit=size_text(per_photo))) from None
     except BaseException:
         for item in spooled:
             item.close()

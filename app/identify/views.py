@@ -16,7 +16,7 @@ from simple_websocket import ConnectionClosed
 from wtforms import ValidationError
 
 from app.core import messages
-from app.core.errors import error_response, wants_json
+from app.core.errors import error_response, rate_limit_refusal, wants_json
 from app.core.images import ImageRejected
 from app.core.logging import log_event
 from app.core.relay import Relay
@@ -72,12 +72,24 @@ def _check_csrf(form) -> None:
 
 
 @bp.get("/identify")
-def upload(problem: str | None = None):
-    # problem: a refused post without the script, shown again above the fields as they were typed.
+def upload(problem: str | None = None, typed: bool = True):
+    # problem: a refused post without the script, shown again above the fields as they were typed
+    # (unless typed is False: the body was not read).
     return render_template("identify/upload.html", providers=service.configured_providers(),
                            demo=service.is_demo(), organs=ORGANS,
                            max_photos=current_app.config["UPLOAD_MAX_PHOTOS"],
-                           problem=problem, typed=request.form if problem else None)
+                           max_size=uploads.size_text(current_app.config["UPLOAD_MAX_BYTES"]),
+                           problem=problem, typed=request.form if problem and typed else None)
+
+
+@bp.errorhandler(429)
+def rate_limited(exc):
+    message, headers = rate_limit_refusal()
+    if request.endpoint == "identify.submit" and not (is_htmx() or wants_json()):
+        # Without the script the form comes back, saying when to try again. Its body is left unread:
+        # the photos and details of a refused request are not worth reading.
+        return upload(problem=message, typed=False), 429, headers
+    return error_response(429, message, headers)
 
 
 @bp.post("/identify")

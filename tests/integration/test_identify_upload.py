@@ -215,7 +215,7 @@ def test_30mb_body_is_refused_with_413_and_nothing_stored(app, client, ready):
     before = snapshot(app)
     response = post_upload(client, [(images.jpeg() + b"\0" * (30 * 1024 * 1024), "huge.jpg")])
     assert response.status_code == 413
-    assert str(escape(messages.UPLOAD_TOO_LARGE)) in response.text
+    assert str(escape(messages.UPLOAD_TOO_LARGE.format(limit="15 MB"))) in response.text
     assert snapshot(app) == before
 
 

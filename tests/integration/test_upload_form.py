@@ -89,7 +89,7 @@ def test_refused_post_without_script_shows_the_form_again_as_typed(app, client, 
 def test_every_refusal_without_script_keeps_its_status_and_gives_the_form_back(app, client, ready, monkeypatch,
                                                                                 status):
     photos, message = {
-        413: ([b"\xff" * 30_000], messages.UPLOAD_TOO_LARGE),
+        413: ([b"\xff" * 30_000], messages.UPLOAD_TOO_LARGE.format(limit="20 KB")),
         415: ([b"this is not an image at all" * 10], messages.UPLOAD_BAD_TYPE),
         422: ([images.jpeg()] * 6, messages.UPLOAD_TOO_MANY_PHOTOS),
     }[status]
@@ -122,3 +122,26 @@ def test_csrf_failure_without_script_is_still_its_error_page(client, ready):
                            extra={"latitude": "91", "longitude": "0"})
     assert response.status_code == 400
     assert _said(messages.CSRF_FAILED) in response.text and "upload-refused" not in response.text
+
+
+def test_rate_limited_post_without_script_gets_the_form_back_saying_when(app, client, ready, monkeypatch):
+    monkeypatch.setitem(app.config, "IDENTIFY_ANON_RATE_LIMIT", "1 per minute")
+    assert post_upload(client, [images.jpeg()]).status_code == 303
+    before = snapshot(app)
+    response = post_upload(client, [images.jpeg()], extra={"latitude": "51.5", "longitude": "-0.12"})
+    assert response.status_code == 429 and 1 <= int(response.headers["Retry-After"]) <= 60
+    refusal = re.search(r'<div class="flash flash-error upload-refused" role="alert"[^>]*>(.*?)</div>',
+                        response.text, re.DOTALL)
+    assert refusal and "Please wait" in refusal.group(1)
+    assert 'enctype="multipart/form-data"' in response.text
+    assert 'value="51.5"' not in response.text  # the refused body is not read
+    assert snapshot(app) == before
+    # The script and other pages still get the message alone.
+    fragment = post_upload(client, [images.jpeg()], headers={"HX-Request": "true"})
+    assert fragment.status_code == 429 and "<form" not in fragment.text
+    assert "Please wait" in fragment.text
+
+
+def test_the_form_states_the_configured_size_limit(app, client, ready, monkeypatch):
+    monkeypatch.setitem(app.config, "UPLOAD_MAX_BYTES", 8 * 1024 * 1024)
+    assert "up to 8 MB each" in client.get("/identify").text

@@ -43,3 +43,10 @@ def test_each_problem_has_its_own_message(fields, message):
     with pytest.raises(UploadRejected) as caught:
         read_details(MultiDict(fields), 1)
     assert caught.value.message == message
+
+
+@pytest.mark.parametrize(("size", "text"), [(15 * 1024 * 1024, "15 MB"), (1536 * 1024, "1.5 MB"),
+                                            (20_000, "20 KB"), (1024 * 1024, "1 MB")])
+def test_size_limits_read_as_people_say_them(size, text):
+    from app.identify.uploads import size_text
+    assert size_text(size) == text
