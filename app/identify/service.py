@@ -55,6 +55,7 @@ CHARGED_PREFIX = "verdant:identify:charged:"  # which quota key an identificatio
 FORGOTTEN_KEY = "verdant:identify:forgotten"  # stored photos deleted with their identifications
 RECENT_PUBLIC_KEY = "identify:recent_public"
 PROGRESS_TTL = 24 * 3600
+Place = tuple[float, float] | None  # (latitude, longitude) as the cache tells them apart: place_of
 KEPT_SUGGESTIONS = 5
 COUNT_BATCH = 1000
 HIGH_CONFIDENCE = 0.8
@@ -105,25 +106,36 @@ def is_demo() -> bool:
 
 # ---- cache, quota and progress in Redis ------------------------------------------------------------
 
-def cache_key_for(images: Sequence[CleanImage], organs: Sequence[str], *, health: bool = False) -> str:
-    """Key the result cache by the cleaned photos' SHA-256 and their organs, in order (and the health check).
+def cache_key_for(images: Sequence[CleanImage], organs: Sequence[str], *, health: bool = False,
+                  place: Place = None) -> str:
+    """Key the result cache by the cleaned photos' SHA-256 and their organs, in order (and the health
+    check, and where the photo was taken: Plant.id weighs its answer by the region).
 
     The fakes' demo answers have keys of their own: they must never answer a site with real keys."""
-    if len(images) == 1 and organs[0] == "auto" and not health and not is_demo():
+    if len(images) == 1 and organs[0] == "auto" and not health and place is None and not is_demo():
         return images[0].sha256
     joined = "|".join(f"{image.sha256}:{organ}" for image, organ in zip(images, organs, strict=True))
-    return hashlib.sha256((joined + _key_suffix(health)).encode()).hexdigest()
+    return hashlib.sha256((joined + _key_suffix(health, place)).encode()).hexdigest()
 
 
-def raw_key_for(raw_digests: Sequence[str], organs: Sequence[str], *, health: bool = False) -> str:
-    """Key an upload by the SHA-256 of its photos as sent (before cleaning), their organs and the health check
-    (and whether the answers are the fakes' demo ones)."""
+def raw_key_for(raw_digests: Sequence[str], organs: Sequence[str], *, health: bool = False,
+                place: Place = None) -> str:
+    """Key an upload by the SHA-256 of its photos as sent (before cleaning), their organs, the health check
+    and the place (and whether the answers are the fakes' demo ones)."""
     joined = "|".join(f"{digest}:{organ}" for digest, organ in zip(raw_digests, organs, strict=True))
-    return hashlib.sha256((joined + _key_suffix(health)).encode()).hexdigest()
+    return hashlib.sha256((joined + _key_suffix(health, place)).encode()).hexdigest()
 
 
-def _key_suffix(health: bool) -> str:
-    return ("|health" if health else "") + ("|demo" if is_demo() else "")
+def place_of(latitude: float | None, longitude: float | None) -> Place:
+    """Where a photo was taken, as far as the cache tells places apart (0.1°, about 11 km), or None."""
+    if latitude is None or longitude is None:
+        return None
+    return round(latitude, 1) + 0.0, round(longitude, 1) + 0.0  # + 0.0: -0.0 is 0.0's place
+
+
+def _key_suffix(health: bool, place: Place) -> str:
+    return ("|health" if health else "") + (f"|at:{place[0]:.1f},{place[1]:.1f}" if place else "") + (
+        "|demo" if is_demo() else "")
 
 
 def known_upload(raw_key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -477,7 +489,7 @@ def submit_identification(photos: CleanPhotos, organs: Sequence[str], *, owner_i
     images = photos.images
     ident_id = uuid.uuid4()
     take_quota(quota_subject, charge_for=ident_id)
-    key = cache_key_for(images, organs, health=wants_health)
+    key = cache_key_for(images, organs, health=wants_health, place=place_of(latitude, longitude))
     ident = Identification(id=ident_id, owner_id=owner_id, session_key=session_key, status="queued",
                            cache_key=key, latitude=latitude, longitude=longitude, demo=is_demo(),
                            providers=configured_providers(), wants_health=wants_health)

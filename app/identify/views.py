@@ -105,7 +105,8 @@ def submit():
                 return error_response(503, messages.IDENTIFY_NO_PROVIDER, {"Retry-After": "3600"})
             photos = uploads.counted_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])
             details = uploads.read_details(upload.form, len(photos))
-            raw_key = service.raw_key_for(uploads.raw_digests(upload), details.organs, health=details.health)
+            raw_key = service.raw_key_for(uploads.raw_digests(upload), details.organs, health=details.health,
+                                          place=service.place_of(details.latitude, details.longitude))
             # The same bytes were cleaned and identified before: skip decoding them again.
             known = service.known_upload(raw_key)
             photos = None if known else uploads.clean_photos(upload, max_photos=config["UPLOAD_MAX_PHOTOS"])

@@ -852,3 +852,15 @@ def test_an_upload_refused_after_its_charge_gives_it_back(app, client, ready, mo
     assert post_upload(client, [images.jpeg()]).status_code == 503
     assert _quota_used(app) == 0
     assert not list(app.extensions["redis"].scan_iter(service.CHARGED_PREFIX + "*"))
+
+
+def test_the_same_photo_from_another_region_asks_the_providers_again(client, ready):
+    photo = images.jpeg(color=(60, 140, 200))
+    post_upload(client, [photo], extra={"latitude": "51.501", "longitude": "-0.124"})
+    post_upload(client, [photo], extra={"latitude": "51.52", "longitude": "-0.08"})  # same 11 km: cached
+    post_upload(client, [photo], extra={"latitude": "48.85", "longitude": "2.35"})
+    london, nearby, paris = _only()
+    assert not london.from_cache and nearby.from_cache and not paris.from_cache
+    assert ready.hits("plantid") == 2 and ready.hits("plantnet") == 2
+    sent = [json.loads(request.body) for request in ready.requests("plantid")]
+    assert [(body["latitude"], body["longitude"]) for body in sent] == [(51.501, -0.124), (48.85, 2.35)]

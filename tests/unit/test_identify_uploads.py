@@ -47,5 +47,19 @@ def test_single_auto_photo_is_keyed_by_its_own_sha256(app, app_ctx, monkeypatch)
     assert cache_key_for([image], ["auto"]) not in (image.sha256, cache_key_for([image], ["leaf"]))
 
 
+def test_the_place_a_photo_was_taken_keys_the_cache_to_about_11_km(app, app_ctx, monkeypatch):
+    from app.identify.service import place_of, raw_key_for
+    image = clean_image(__import__("io").BytesIO(images.jpeg()))
+    monkeypatch.setitem(app.config, "PLANTID_API_KEY", "a-real-key")
+    london, nearby, paris = place_of(51.501, -0.124), place_of(51.52, -0.08), place_of(48.85, 2.35)
+    assert london == nearby == (51.5, -0.1)
+    assert cache_key_for([image], ["auto"], place=london) == cache_key_for([image], ["auto"], place=nearby)
+    keys = {cache_key_for([image], ["auto"], place=place) for place in (None, london, paris)}
+    assert len(keys) == 3 and image.sha256 in keys
+    assert raw_key_for(["abc"], ["auto"], place=london) != raw_key_for(["abc"], ["auto"], place=paris)
+    assert place_of(51.5, None) is None and place_of(-0.04, 0.04) == (0.0, 0.0)
+    assert str(place_of(-0.04, 0.0)) == "(0.0, 0.0)"  # no separate "-0.0" place
+
+
 def test_body_cap_allows_five_full_photos():
     assert max_body_bytes(15 * 1024 * 1024, 5) > 75 * 1024 * 1024
