@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
@@ -35,19 +36,19 @@ def schedule_periodic(name: str, *, rearm: bool = False) -> bool:
     the interval, so a chain that died (its job lost with a flushed queue) is re-armed by the next start.
     After an outage longer than the key lasts, the run still waiting is found, and kept as the only one.
     """
-    _, seconds = current_app.extensions["periodic_jobs"][name]
+    _, seconds, queue_name = current_app.extensions["periodic_jobs"][name]
     if not get_redis().set(PERIODIC_KEY.format(name), "1", ex=seconds * 3, nx=not rearm):
         return False
-    if not rearm and _pending(name):
+    queue = get_queue(queue_name)
+    if not rearm and _pending(name, queue):
         return False
-    get_queue("slow").enqueue_in(timedelta(seconds=seconds), run_periodic, name, job_timeout=max(60, seconds),
-                                 result_ttl=0, failure_ttl=24 * 3600)
+    queue.enqueue_in(timedelta(seconds=seconds), run_periodic, name, job_timeout=max(60, seconds),
+                     result_ttl=0, failure_ttl=24 * 3600)
     return True
 
 
-def _pending(name: str) -> bool:
-    """Tell whether a run of this periodic job waits in the slow queue or in its schedule."""
-    queue = get_queue("slow")
+def _pending(name: str, queue: Queue) -> bool:
+    """Tell whether a run of this periodic job waits in its queue or in the queue's schedule."""
     ids = ScheduledJobRegistry(queue=queue).get_job_ids() + queue.get_job_ids()
     return any(job is not None and job.func_name == f"{__name__}.run_periodic" and job.args == (name,)
                for job in Job.fetch_many(ids, connection=queue.connection))
@@ -67,7 +68,7 @@ def schedule_periodic_jobs() -> list[str]:
 
 def run_periodic(name: str) -> object:
     """Run one registered periodic job, then queue its next run, whatever the outcome."""
-    run, _ = current_app.extensions["periodic_jobs"][name]
+    run, _, _ = current_app.extensions["periodic_jobs"][name]
     try:
         return run()
     finally:
@@ -100,6 +101,8 @@ def requeue_abandoned_jobs() -> int:
 
 
 def register(app) -> None:
-    """Look for abandoned jobs as often as a lease lasts."""
+    """Look for abandoned jobs as often as a lease lasts, on the fast queue: a slow job (an enrichment
+    waiting a minute on OpenAI) must not hold up the hand-over of an identification."""
     from app.core.registry import register_periodic_job
-    register_periodic_job(app, "abandoned-jobs", requeue_abandoned_jobs, 3 * app.config["WORKER_HEARTBEAT_SECONDS"])
+    register_periodic_job(app, "abandoned-jobs", requeue_abandoned_jobs, 3 * app.config["WORKER_HEARTBEAT_SECONDS"],
+                          queue="fast")

@@ -51,9 +51,10 @@ def register_sitemap_source(app: Flask, provide: Callable) -> None:
     app.extensions.setdefault("sitemap_sources", []).append(provide)
 
 
-def register_periodic_job(app: Flask, name: str, run: Callable[[], object], seconds: int) -> None:
-    """Have the workers run `run` every `seconds` seconds (on the slow queue, one chain per Redis)."""
-    app.extensions.setdefault("periodic_jobs", {})[name] = (run, seconds)
+def register_periodic_job(app: Flask, name: str, run: Callable[[], object], seconds: int, *,
+                          queue: str = "slow") -> None:
+    """Have the workers run `run` every `seconds` seconds (on the slow queue unless told, one chain per Redis)."""
+    app.extensions.setdefault("periodic_jobs", {})[name] = (run, seconds, queue)
 
 
 def register_sign_in_handoff(app: Flask, hand_over: Callable[[object, dict], object]) -> None:

@@ -1,5 +1,10 @@
 """RQ workers that run every job inside a fresh app context, in a process or a thread."""
+import ctypes
+import ctypes.util
 import logging
+import os
+import signal
+import sys
 import threading
 from collections.abc import Sequence
 
@@ -22,6 +27,23 @@ class AppWorker(SimpleWorker):
     """
 
     flask_app: Flask
+
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO", *args, **kwargs) -> None:
+        # RQ's own, but for the scheduler's class: one that ends with its worker (AppScheduler).
+        self.scheduler = AppScheduler(self.queues, connection=self.connection, serializer=self.serializer,
+                                      logging_level=logging_level if logging_level is not None else self.log.level)
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return  # another worker's scheduler serves these queues; maintenance tries again
+        if burst:
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+        else:
+            self.scheduler.start()
 
     def perform_job(self, job, queue, execution) -> bool:
         with self.flask_app.app_context():
@@ -72,6 +94,34 @@ class ThreadWorker(AppWorker):
         pass
 
 
+class AppScheduler(RQScheduler):
+    """RQ's scheduler process, made to end with its worker.
+
+    A worker killed with -9 cannot stop the scheduler it forked: that one would run on, orphaned, with
+    the old code, holding the queues' scheduler lock so that the restarted worker gets none.
+    """
+
+    def start(self):
+        self._worker_pid = os.getpid()
+        return super().start()
+
+    def work(self) -> None:
+        _end_with_parent(self._worker_pid)
+        super().work()
+
+
+def _end_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM (a clean stop) when its parent dies; Linux only."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the worker died before that
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 class ThreadScheduler(RQScheduler):
     """RQ's scheduler run in a thread: its own start() forks, which cannot see an in-process Redis."""
 
@@ -85,7 +135,10 @@ def make_worker(app: Flask, cls: type[AppWorker] = AppWorker, queues: Sequence[s
     unknown = [name for name in queues if name not in known]
     if unknown:
         raise ValueError(f"no queue named {', '.join(unknown)}; the queues are {', '.join(known)}")
-    worker = cls([known[name] for name in queues or known], connection=app.extensions["redis"])
+    # Maintenance (RQ's registry cleaning, and another try at the scheduler lock when a dead worker's
+    # scheduler held it) every minute rather than 10; an idle worker wakes for it every minute.
+    worker = cls([known[name] for name in queues or known], connection=app.extensions["redis"],
+                 maintenance_interval=60, worker_ttl=75)
     worker.flask_app = app
     return worker
 

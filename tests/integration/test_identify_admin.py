@@ -93,7 +93,7 @@ def test_provider_panel_shows_plantid_credits_read_by_the_periodic_job(app, clie
     from app.identify import service
     assert "plantid-quota" in app.extensions["periodic_jobs"]
     post_upload(client, [images.jpeg()])
-    run, _ = app.extensions["periodic_jobs"]["plantid-quota"]
+    run, _, _ = app.extensions["periodic_jobs"]["plantid-quota"]
     remaining = run()
     assert remaining == service.refresh_plantid_quota() and remaining > 0
     auth.login("admin@example.com")

@@ -113,7 +113,7 @@ def test_count_runs_in_batches(client, ready):
 
 
 def test_counting_is_a_registered_periodic_job(app):
-    run, seconds = app.extensions["periodic_jobs"]["identify-count"]
+    run, seconds, _ = app.extensions["periodic_jobs"]["identify-count"]
     assert run is service.count_finished_identifications and seconds == app.config["IDENTIFY_COUNT_SECONDS"]
 
 

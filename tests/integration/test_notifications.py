@@ -250,5 +250,5 @@ def test_digest_command_queues_job(app, monkeypatch):
 
 def test_daily_digest_is_on_the_workers_schedule(app):
     from app.notifications.service import DIGEST_EVERY_SECONDS, send_daily_digests
-    run, seconds = app.extensions["periodic_jobs"]["notifications-digest"]
+    run, seconds, _ = app.extensions["periodic_jobs"]["notifications-digest"]
     assert run is send_daily_digests and seconds == DIGEST_EVERY_SECONDS == 86400

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 import time
 
 import pytest
@@ -61,20 +62,28 @@ def test_worker_process_runs_jobs_on_real_redis(app):
     assert worker.returncode in (0, -15), output
 
 
-def test_periodic_jobs_are_armed_once_per_redis(app_ctx):
+def _periodic_runs_waiting(app) -> list[tuple[str, str]]:
+    """(queue, periodic job) of every run waiting in a queue or in its schedule."""
     from rq.registry import ScheduledJobRegistry
 
-    from app.core.jobs import PERIODIC_KEY, run_periodic, schedule_periodic_jobs
-    from app.core.redis import get_queue, get_redis
+    from app.core.jobs import run_periodic
+    waiting = []
+    for queue in app.extensions["queues"].values():
+        jobs = queue.jobs + [queue.fetch_job(i) for i in ScheduledJobRegistry(queue=queue).get_job_ids()]
+        waiting += [(queue.name, job.args[0]) for job in jobs if job.func is run_periodic]
+    return sorted(waiting)
+
+
+def test_periodic_jobs_are_armed_once_per_redis(app_ctx):
+    from app.core.jobs import PERIODIC_KEY, schedule_periodic_jobs
+    from app.core.redis import get_redis
     names = ["abandoned-jobs", "notifications-digest", "identify-sweep", "identify-count", "plantid-quota"]
     get_redis().delete(*(PERIODIC_KEY.format(name) for name in names))
-    registry = ScheduledJobRegistry(queue=get_queue("slow"))
-    before = set(registry.get_job_ids())
     assert sorted(schedule_periodic_jobs()) == sorted(names)
     assert schedule_periodic_jobs() == []
-    new = [get_queue("slow").fetch_job(job_id) for job_id in set(registry.get_job_ids()) - before]
-    assert sorted((job.func, job.args) for job in new) == sorted(
-        (run_periodic, (name,)) for name in names)
+    # The hand-over of abandoned jobs runs on the fast queue: no slow job may hold it up.
+    assert _periodic_runs_waiting(app_ctx) == sorted([("fast", "abandoned-jobs")] + [
+        ("slow", name) for name in names if name != "abandoned-jobs"])
 
 
 def test_periodic_job_queues_its_next_run_even_when_it_fails(app_ctx, monkeypatch):
@@ -86,7 +95,7 @@ def test_periodic_job_queues_its_next_run_even_when_it_fails(app_ctx, monkeypatc
     def broken():
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(app_ctx.extensions["periodic_jobs"], "identify-sweep", (broken, 60))
+    monkeypatch.setitem(app_ctx.extensions["periodic_jobs"], "identify-sweep", (broken, 60, "slow"))
     get_redis().set(PERIODIC_KEY.format("identify-sweep"), "1", ex=180)
     registry = ScheduledJobRegistry(queue=get_queue("slow"))
     before = len(registry)
@@ -126,11 +135,9 @@ def test_workers_sweep_stuck_identifications_on_a_schedule(monkeypatch, make_app
         ident = db.session.get(Identification, stuck.id)
         assert ident.status == "failed" and ident.error == messages.IDENTIFY_STUCK
         # ... and the run queued the next one (beside the other periodic jobs, still waiting).
-        from rq.registry import ScheduledJobRegistry
-        queue = worker_app.extensions["queues"]["slow"]
-        waiting = [queue.fetch_job(job_id).args for job_id in ScheduledJobRegistry(queue=queue).get_job_ids()]
-        assert sorted(waiting) == [("abandoned-jobs",), ("identify-count",), ("identify-sweep",),
-                                   ("notifications-digest",), ("plantid-quota",)]
+        assert _periodic_runs_waiting(worker_app) == [("fast", "abandoned-jobs"), ("slow", "identify-count"),
+                                                      ("slow", "identify-sweep"), ("slow", "notifications-digest"),
+                                                      ("slow", "plantid-quota")]
 
 
 def test_worker_listens_on_the_named_queues_only(app):
@@ -302,13 +309,59 @@ def test_a_worker_starting_after_a_long_outage_keeps_one_chain_per_periodic_job(
     from app.core.redis import get_queue, get_redis
     names = list(app_ctx.extensions["periodic_jobs"])
     get_redis().delete(*(PERIODIC_KEY.format(name) for name in names))
-    queue = get_queue("slow")
-    registry = ScheduledJobRegistry(queue=queue)
+    registry = ScheduledJobRegistry(queue=get_queue("slow"))
     assert sorted(schedule_periodic_jobs()) == sorted(names)
+    armed = _periodic_runs_waiting(app_ctx)
     # One run went from the schedule into the queue (due while no worker ran), the others still wait.
     registry.requeue(registry.get_job_ids()[0])
     get_redis().delete(*(PERIODIC_KEY.format(name) for name in names))  # expired during the outage
     assert schedule_periodic_jobs() == []
-    waiting = [job.args[0] for job in queue.jobs] + [queue.fetch_job(i).args[0] for i in registry.get_job_ids()]
-    assert sorted(waiting) == sorted(names)
+    assert _periodic_runs_waiting(app_ctx) == armed
     assert all(get_redis().exists(PERIODIC_KEY.format(name)) for name in names)  # marked pending again
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.integration
+def test_a_killed_workers_scheduler_ends_with_it_and_frees_the_lock(app):
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url or not sys.platform.startswith("linux"):
+        pytest.skip("needs TEST_REDIS_URL (real Redis; CI sets it) and Linux")
+    redis = app.extensions["redis"]
+    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test", "REDIS_URL": url,
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]}
+    worker = subprocess.Popen([sys.executable, "worker.py", "fast"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    scheduler = None
+    try:
+        deadline = time.monotonic() + 30
+        while not (children := _children(worker.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert children, "the worker started no scheduler"
+        scheduler = children[0]
+        assert redis.exists("rq:scheduler-lock:fast")
+        worker.kill()
+        worker.communicate(timeout=20)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{scheduler}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Gone (a zombie until init reaps it at most), and its lock with it: a new worker gets one.
+        state = Path(f"/proc/{scheduler}/stat")
+        assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        assert not redis.exists("rq:scheduler-lock:fast")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate(timeout=20)
+        if scheduler and Path(f"/proc/{scheduler}").exists():
+            os.kill(scheduler, 9)
