@@ -221,6 +221,14 @@ def test_history_entries_are_tap_targets(page, live_server, app, app_ctx, fake_p
     assert page.locator(".identify-history time").first.inner_text().endswith(" UTC")
 
 
+def test_history_shows_a_space_between_the_name_and_its_confidence(page, live_server, fake_providers, tmp_path):
+    # The link is a flex box, whose items drop the space that began " (83%)".
+    import re
+    _upload(page, live_server, _photo(tmp_path, "ivy.jpg", (30, 120, 40)))
+    page.goto(f"{live_server}/identifications")
+    assert re.fullmatch(r"[A-Z][a-z]+ [a-z-]+ \(\d+%\)", page.locator(".identify-history a").first.inner_text())
+
+
 @pytest.mark.parametrize("arrival", ["address", "nav"])
 def test_back_then_forward_after_a_result_shown_in_place_shows_each_page(page, live_server, app, app_ctx,
                                                                          fake_providers, queued_only, tmp_path,

@@ -341,3 +341,15 @@ def test_each_suggestion_links_to_its_species_page(client, ready):
     assert len(linked) > 1
     for suggestion in linked[1:]:
         assert f'<a href="/species/{suggestion.species.slug}"><em>{suggestion.scientific_name}</em></a>' in page
+
+
+def test_history_marks_a_partial_result(app, client, fake_providers):
+    fake_providers.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg(color=(90, 20, 140))])
+    fake_providers.reset()
+    post_upload(client, [images.jpeg(color=(20, 90, 140))])
+    listing = client.get("/identifications").text.split('<ul class="identify-history">')[1].split("</ul>")[0]
+    entries = re.findall(r"<li>(.*?)</li>", listing, re.S)
+    assert len(entries) == 2
+    newest, partial = entries
+    assert '<span class="badge">partial</span>' in partial and "partial" not in newest
