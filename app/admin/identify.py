@@ -23,6 +23,8 @@ class IdentificationView(SecureModelView):
                    "attempts", "owner_id", "error")
     column_filters = ("status", "partial", "is_public", "created_at", "confidence")
     column_default_sort = ("created_at", True)
+    column_formatters = {"confidence": lambda view, context, model, name: _percent(model.confidence)}
+    column_formatters_detail = column_formatters
     form_columns = ("is_public",)
     column_details_exclude_list = ("session_key",)
 
@@ -32,6 +34,10 @@ class IdentificationView(SecureModelView):
 
     def after_model_delete(self, model: Identification) -> None:
         service.forget_photos(g.pop("forget_photos", []))
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
 
 
 class ProviderStatusView(AdminAccessMixin, BaseView):

@@ -3,6 +3,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from app.providers.breaker import CircuitBreaker
 from tests import image_factory as images
@@ -16,10 +17,15 @@ def test_identify_admin_needs_admin(client, auth, users, path):
 
 
 def test_identifications_view_lists_uploads(app, client, auth, users, fake_providers):
+    from app.extensions import db
+    from app.identify.models import Identification
     post_upload(client, [images.jpeg()])
     auth.login("admin@example.com")
     response = client.get("/admin/admin_identifications/")
     assert response.status_code == 200 and "completed" in response.text
+    confidence = db.session.scalars(select(Identification)).one().confidence
+    assert f">{confidence:.0%}<" in response.text.replace(" ", "").replace("\n", "")
+    assert str(confidence) not in response.text  # 0.7354849999999999 said nothing to a person
 
 
 def test_provider_panel_shows_calls_breaker_and_cache_rate(app, client, auth, users, fake_providers):
