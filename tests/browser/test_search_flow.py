@@ -40,3 +40,24 @@ def test_species_filters_push_the_url(page, live_server, plants):
         page.get_by_role("button", name="Show plants").click()
     page.wait_for_url(f"{live_server}/species?family=Araceae*")
     assert "2 species in Araceae" in page.locator("#species-results").inner_text()
+
+
+def test_htmx_swaps_never_write_a_style_attribute_the_csp_forbids(page, live_server):
+    # htmx "settles" an element swapped in with the id of one on the page by copying attributes across,
+    # style among them by default; setAttribute("style") is an inline style the CSP refuses (QA saw
+    # style-src-attr reports after searches). Styles set through element.style are not.
+    if not page.js_enabled:
+        pytest.skip("htmx needs JavaScript")
+    page.add_init_script("""window.__csp = [];
+        document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective));""")
+    page.goto(f"{live_server}/search?q=fern")
+    page.evaluate("""() => {
+        const box = document.createElement('div');
+        box.innerHTML = '<p id="settled-here">old</p>';
+        document.querySelector('main').append(box);
+        box.firstChild.style.color = 'green';
+        htmx.swap(box, '<p id="settled-here">new</p>', {swapStyle: 'innerHTML'});
+    }""")
+    page.wait_for_timeout(300)  # settling takes htmx's default 20 ms
+    assert page.locator("#settled-here").inner_text() == "new"
+    assert page.evaluate("window.__csp") == []
