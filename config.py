@@ -111,6 +111,9 @@ class Config:
     LOGIN_FAILURE_WINDOW = 60
 
     CACHE_DEFAULT_TIMEOUT = 300
+    # Static files whose URL carries their content version (app/core/static.py): a changed file gets a
+    # new URL, so browsers may keep a versioned one this long without asking again.
+    STATIC_MAX_AGE = 365 * 24 * 3600
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     LOG_JSON = _env_bool("LOG_JSON", True)
     SENTRY_DSN = _env("SENTRY_DSN")

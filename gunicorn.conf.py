@@ -31,7 +31,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # gthread only
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "2000"))  # gevent only
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 timeout = 60
-accesslog = None  # the app logs requests as JSON itself
+# The app logs one record per request itself (logger "app.requests", app/core/metrics.py: method, path
+# without the query, status, duration, request id), skipping /healthz, /metrics and static files.
+accesslog = None
 max_requests = 0
 # gunicorn 25+ opens a control socket (for `gunicornc`) at one path per user unless told not to: two
 # sites on one host would take it from each other, and operators here manage processes through the

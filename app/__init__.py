@@ -190,9 +190,11 @@ def register_errors_and_hooks(app: Flask) -> None:
     from app.core.errors import init_errors
     from app.core.hooks import init_hooks
     from app.core.registry import init_template_globals
+    from app.core.static import init_static
     init_hooks(app)
     init_errors(app)
     init_template_globals(app)
+    init_static(app)
 
 
 def register_cli(app: Flask) -> None:

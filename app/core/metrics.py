@@ -1,4 +1,5 @@
-"""Prometheus metrics: request count and latency by endpoint, shared across gunicorn workers."""
+"""Prometheus metrics (request count and latency by endpoint, shared across gunicorn workers), and the request log."""
+import logging
 import os
 import time
 
@@ -7,6 +8,8 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                generate_latest, multiprocess)
 from prometheus_client import REGISTRY
 
+from app.core.sockets import UPGRADED
+
 # Metric objects are process-wide by design in prometheus_client; with
 # PROMETHEUS_MULTIPROC_DIR set, each gunicorn worker writes its own files and /metrics sums them.
 REQUESTS = Counter("verdant_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
@@ -14,9 +17,13 @@ LATENCY = Histogram("verdant_http_request_duration_seconds", "HTTP request laten
                     ["method", "endpoint"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
+request_log = logging.getLogger("app.requests")
+# Probes, scrapes and static files would drown the requests people make.
+UNLOGGED_ENDPOINTS = frozenset({"core.healthz", "core.metrics"})
+
 
 def init_metrics(app: Flask) -> None:
-    """Time every request and count it by endpoint and status."""
+    """Time every request, count it by endpoint and status, and log it (one record a request)."""
 
     @app.before_request
     def start_timer():
@@ -25,11 +32,35 @@ def init_metrics(app: Flask) -> None:
     @app.after_request
     def record(response):
         started = g.pop("request_started", None)
-        if started is not None:
+        elapsed = None if started is None else time.perf_counter() - started
+        if elapsed is not None:
             endpoint = request.endpoint or "unmatched"
-            LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+            LATENCY.labels(request.method, endpoint).observe(elapsed)
             REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        if _logged(request.endpoint):
+            log_request(response.status_code, elapsed)
         return response
+
+
+def _logged(endpoint: str | None) -> bool:
+    if endpoint is None:  # no route matched: a 404 or 405 worth seeing
+        return True
+    return endpoint not in UNLOGGED_ENDPOINTS and endpoint != "static" and not endpoint.endswith(".static")
+
+
+def log_request(status: int, elapsed: float | None) -> None:
+    """Log the request that is ending; the handler's filter stamps its request id.
+
+    A WebSocket's route returns when its socket ends, so its one record comes then, with the
+    handshake's status (101) and the socket's lifetime. A request refused before the timer started
+    (a CSRF failure, a rate limit) is logged without a duration.
+    """
+    if request.environ.get(UPGRADED) and status == 200:
+        status = 101
+    request_log.info("request", extra={
+        "event": "request", "method": request.method, "path": request.path, "status": status,
+        "duration_ms": None if elapsed is None else round(elapsed * 1000, 1),
+        "endpoint": request.endpoint})
 
 
 def metrics_response() -> Response:
