@@ -114,6 +114,7 @@ class Config:
     # Static files whose URL carries their content version (app/core/static.py): a changed file gets a
     # new URL, so browsers may keep a versioned one this long without asking again.
     STATIC_MAX_AGE = 365 * 24 * 3600
+    METRICS_TOKEN = _env("METRICS_TOKEN")  # when set, /metrics answers only a Bearer with it
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     LOG_JSON = _env_bool("LOG_JSON", True)
     SENTRY_DSN = _env("SENTRY_DSN")

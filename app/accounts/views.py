@@ -1,10 +1,12 @@
 """Register, sign in, sign out and the profile page."""
+import logging
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    session, url_for)
 from flask_login import (current_user, login_required, login_user, logout_user,
                          user_loaded_from_cookie)
+from redis.exceptions import RedisError
 
 from app.accounts import service
 from app.accounts.forms import LoginForm, PasswordForm, ProfileForm, RegisterForm
@@ -12,6 +14,9 @@ from app.core import messages
 from app.core.pagecache import cached_page
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
+log = logging.getLogger(__name__)
+# Marks a request whose session could not be checked against the revocation list (Redis down).
+REVOCATION_UNCHECKED = "verdant.revocation_unchecked"
 
 
 def safe_next(target: str | None) -> str:
@@ -74,7 +79,7 @@ def login():
     if request.method == "POST":
         retry_after = service.login_retry_after(request.remote_addr, form.email.data or "")
         if retry_after:
-            message = messages.LOGIN_LOCKED.format(minutes=service.lockout_minutes(retry_after))
+            message = messages.LOGIN_LOCKED.format(wait=messages.quantity(service.lockout_minutes(retry_after), "minute"))
             return (render_template("accounts/login.html", form=form, locked_message=message), 429,
                     {"Retry-After": str(retry_after)})
     if form.validate_on_submit():
@@ -146,7 +151,7 @@ def init_login(app) -> None:
 
     @login.user_loader
     def load_user(token: str):
-        if service.session_revoked(session.get("sid")):
+        if not _session_usable():
             return None
         return service.load_session_user(token)
 
@@ -160,3 +165,24 @@ def init_login(app) -> None:
     @user_loaded_from_cookie.connect_via(app)
     def new_session_from_cookie(sender, user):
         session["sid"] = service.new_session_id()
+
+
+def _session_usable() -> bool:
+    """Tell whether this request's session may sign its user in: it was not revoked by a logout.
+
+    When Redis cannot say, the user counts as signed out for this request only: a revoked session must
+    not pass, and the cookie is left as it is, so they are signed in again once Redis is back.
+    """
+    # Flask-Login asks again for a remember-me cookie: the same answer, without waiting on Redis twice.
+    # Kept on the request, not in g: an app context (and its g) can outlive one request.
+    if request.environ.get(REVOCATION_UNCHECKED):
+        return False
+    try:
+        return not service.session_revoked(session.get("sid"))
+    except RedisError:
+        request.environ[REVOCATION_UNCHECKED] = True
+        # user_id given, so the log filter does not ask for current_user, which is being loaded.
+        log.warning("session revocation not checked: redis unreachable, signed out for this request",
+                    extra={"event": "dependency_down", "dependency": "redis", "outcome": "signed_out",
+                           "user_id": None})
+        return False

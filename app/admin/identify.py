@@ -8,11 +8,10 @@ from app.admin.views import AdminAccessMixin, SecureModelView
 from app.core.redis import get_redis
 from app.extensions import db
 from app.identify import service
+from app.identify.metrics import PROVIDERS
 from app.identify.models import Identification
 from app.providers.breaker import CircuitBreaker
 from app.providers.stats import provider_status
-
-PROVIDERS = ("plantid", "plantnet", "trefle", "openai")
 
 
 class IdentificationView(SecureModelView):

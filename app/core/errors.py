@@ -4,8 +4,9 @@ import math
 import time
 
 from flask import Flask, g, jsonify, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -44,9 +45,23 @@ def error_response(status: int, message: str, headers: dict | None = None):
         body = jsonify(error={"status": status, "message": message,
                               "request_id": g.get("request_id")})
         return body, status, headers
+    _known_user_or_signed_out()
     template = "errors/_error.html" if is_htmx() else "errors/error.html"
     return render_template(template, status=status, title=TITLES.get(status, "Error"),
                            message=message), status, headers
+
+
+def _known_user_or_signed_out() -> None:
+    """Make sure the page can ask who is signed in without failing: else it is drawn signed out.
+
+    Loading the user may be the very thing that failed (its database or Redis is down). Asked again by
+    the page's navigation, it would fail inside this handler, and the server would answer a bare 500.
+    """
+    try:
+        _ = current_user.is_authenticated  # loads the user, and its row when the rollback expired it
+    except Exception:  # whatever failed is reported by the handler that is running, not raised again
+        from app.extensions import login
+        g._login_user = login.anonymous_user()  # where Flask-Login keeps this request's user
 
 
 def _retry_after_seconds() -> int:
@@ -58,7 +73,7 @@ def _retry_after_seconds() -> int:
 def rate_limited_message(seconds: int) -> str:
     """Say how long to wait in the unit a person thinks in: a daily limit is hours away, not 85,000 seconds."""
     if seconds < 120:
-        return messages.RATE_LIMITED.format(seconds=seconds)
+        return messages.RATE_LIMITED.format(wait=messages.quantity(seconds, "second"))
     if seconds < 2 * 3600:
         return messages.RATE_LIMITED_MINUTES.format(minutes=math.ceil(seconds / 60))
     return messages.RATE_LIMITED_HOURS.format(hours=math.ceil(seconds / 3600))
@@ -92,9 +107,11 @@ def init_errors(app: Flask) -> None:
         return error_response(503, messages.DB_DOWN, {"Retry-After": "30"})
 
     @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
     def redis_down(exc):
-        log.error("redis unreachable", extra={"event": "dependency_down", "dependency": "redis"})
-        return error_response(503, messages.SERVER_ERROR, {"Retry-After": "30"})
+        log.error("redis unreachable", extra={"event": "dependency_down", "dependency": "redis",
+                                              "path": request.path})
+        return error_response(503, messages.SERVICE_DOWN, {"Retry-After": "30"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

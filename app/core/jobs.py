@@ -2,6 +2,7 @@
 and the hand-over of jobs whose worker died."""
 import logging
 import time
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -10,8 +11,10 @@ from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from prometheus_client.core import GaugeMetricFamily
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from app.core.logging import PERIODIC_JOB_PREFIX
 from app.core.redis import get_queue, get_redis
 from app.extensions import db
 
@@ -43,7 +46,7 @@ def schedule_periodic(name: str, *, rearm: bool = False) -> bool:
     if not rearm and _pending(name, queue):
         return False
     queue.enqueue_in(timedelta(seconds=seconds), run_periodic, name, job_timeout=max(60, seconds),
-                     result_ttl=0, failure_ttl=24 * 3600)
+                     result_ttl=0, failure_ttl=24 * 3600, job_id=f"{PERIODIC_JOB_PREFIX}{name}-{uuid.uuid4().hex}")
     return True
 
 
@@ -100,9 +103,33 @@ def requeue_abandoned_jobs() -> int:
     return handed
 
 
+class QueueCollector:
+    """The job queues' depth for Prometheus, read from Redis when scraped: jobs waiting, running,
+    scheduled (periodic runs, retries) and failed (kept a day)."""
+
+    def collect(self):
+        jobs = GaugeMetricFamily("verdant_queue_jobs", "Jobs in each queue, by state", labels=["queue", "state"])
+        for queue in current_app.extensions["queues"].values():
+            registries = {"started": StartedJobRegistry, "scheduled": ScheduledJobRegistry,
+                          "failed": FailedJobRegistry}
+            try:
+                with queue.connection.pipeline(transaction=False) as pipe:
+                    pipe.llen(queue.key)
+                    for registry in registries.values():
+                        pipe.zcard(registry(queue=queue).key)  # not .count: that cleans up as it counts
+                    counts = pipe.execute()
+            except RedisError:
+                continue
+            for state, count in zip(("queued", *registries), counts, strict=True):
+                jobs.add_metric([queue.name, state], count)
+        yield jobs
+
+
 def register(app) -> None:
     """Look for abandoned jobs as often as a lease lasts, on the fast queue: a slow job (an enrichment
-    waiting a minute on OpenAI) must not hold up the hand-over of an identification."""
-    from app.core.registry import register_periodic_job
+    waiting a minute on OpenAI) must not hold up the hand-over of an identification. Report the queues'
+    depth in /metrics."""
+    from app.core.registry import register_metrics_collector, register_periodic_job
     register_periodic_job(app, "abandoned-jobs", requeue_abandoned_jobs, 3 * app.config["WORKER_HEARTBEAT_SECONDS"],
                           queue="fast")
+    register_metrics_collector(app, QueueCollector())

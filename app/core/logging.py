@@ -52,17 +52,34 @@ def _text(value: object) -> str:
     return value if value and not any(c.isspace() or c in "\"=" for c in value) else json.dumps(value)
 
 
+# The id of every periodic job's run starts so (app.core.jobs), which is how QuietPeriodicJobs knows them.
+PERIODIC_JOB_PREFIX = "periodic-"
+
+
+class QuietPeriodicJobs(logging.Filter):
+    """Drop RQ's routine lines about periodic jobs: four a run, every 15 seconds to a minute, they
+    drowned everything else. Their warnings and errors stay, and the jobs log what they do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not record.name.startswith("rq."):
+            return True
+        message = record.getMessage()
+        return PERIODIC_JOB_PREFIX not in message and "run_periodic(" not in message
+
+
 def configure_logging(app: Flask) -> None:
     """Send the app's and RQ's logs to stderr, as JSON unless LOG_JSON is off."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestContextFilter())
+    handler.addFilter(QuietPeriodicJobs())
     if app.config["LOG_JSON"]:
         handler.setFormatter(JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             rename_fields={"levelname": "level", "asctime": "time"}))
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
-    for name in ("app", "rq.worker", "verdant"):
+    # rq.scheduler: the scheduler process a worker forks logs in the same format (RQ would give it its own).
+    for name in ("app", "rq.worker", "rq.scheduler", "verdant"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.setLevel(app.config["LOG_LEVEL"])

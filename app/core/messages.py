@@ -1,5 +1,11 @@
 """User-facing messages, defined once so views, services and tests agree on the words."""
 
+
+def quantity(count: int, unit: str) -> str:
+    """Say a count of a unit: "1 minute", "5 minutes"."""
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
 UPLOAD_TOO_LARGE = "That photo is too large. The limit is {limit}."  # size_text(UPLOAD_MAX_BYTES)
 UPLOAD_BAD_TYPE = "Please upload a JPEG, PNG, WebP or HEIC photo."
 UPLOAD_CORRUPT = "We couldn't read that photo. It may be damaged or incomplete."
@@ -9,13 +15,13 @@ UPLOAD_QUOTA = ("You've reached today's limit of {limit} identifications (those 
                 "It resets at midnight UTC.")
 CSRF_FAILED = "Your form expired. Reload the page and try again."
 LOGIN_FAILED = "Email or password is incorrect."
-LOGIN_LOCKED = "Too many sign-in attempts. Try again in {minutes} minutes."
+LOGIN_LOCKED = "Too many sign-in attempts. Try again in {wait}."  # wait: quantity(n, "minute")
 PW_TOO_SHORT = "Use at least 12 characters."
 PW_TOO_LONG = "Use at most 128 characters."
 PW_COMMON = "This password is too common. Choose another."
 PW_SIMILAR = "Your password is too similar to your email or username."
 OAUTH_FAILED = "Google sign-in didn't complete. Please try again."
-RATE_LIMITED = "You're going a bit fast. Please wait {seconds} seconds."
+RATE_LIMITED = "You're going a bit fast. Please wait {wait}."  # wait: quantity(n, "second")
 RATE_LIMITED_MINUTES = "You've reached the limit for now. Please try again in {minutes} minutes."
 RATE_LIMITED_HOURS = "You've reached the limit for today. Please try again in about {hours} hours."
 QUEUE_DOWN = (
@@ -44,7 +50,7 @@ PROVIDER_FAILURES = {
     "rate_limited": "has no identifications left for now",
     "auth": "did not accept this site's key",
     "bad_response": "sent an answer we could not read",
-    "circuit_open": "is paused after failing several times in a row",
+    "circuit_open": "is paused for now after recent errors",
     "not_configured": "is not set up on this site",
 }
 
@@ -84,7 +90,7 @@ IDENTIFY_NO_PROVIDER = (
     "needs to set PLANTID_API_KEY or PLANTNET_API_KEY (or run flask fake-providers for demo results)."
 )
 HEALTH_UNAVAILABLE = "The health check comes from Plant.id, which did not answer this time. Try again later."
-IDENTIFY_DEMO = "Demo result from local fake providers: not a real identification."
+IDENTIFY_DEMO = "Demo: answers come from local fake providers, not real identifications."
 IDENTIFY_STUCK = "This identification took too long to finish. Your photo is saved: press Retry to try again."
 UPLOAD_POLYGLOT = ("That file has another file hidden in it (a web page, an archive or a PDF), so we can't take it. "
                    "Please upload the photo straight from your camera or photo library.")
@@ -103,3 +109,5 @@ UPLOAD_CHOOSE_AGAIN = "Browsers don't keep chosen photos after a refusal: choose
 SHARE_PUBLIC = "Public: anyone with this link can see it."
 SHARE_PRIVATE = "Private: only you can see it."
 SHARE_NOT_READY = "Only a finished identification can be shared."
+METRICS_TOKEN = "These figures are for the site's monitoring: send its token."
+SERVICE_DOWN = "Part of Verdant is down for a moment. Please try again in a minute."

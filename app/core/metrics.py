@@ -3,7 +3,7 @@ import logging
 import os
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
                                generate_latest, multiprocess)
 from prometheus_client import REGISTRY
@@ -64,10 +64,14 @@ def log_request(status: int, elapsed: float | None) -> None:
 
 
 def metrics_response() -> Response:
-    """Render the metrics in Prometheus text format."""
+    """Render the metrics in Prometheus text format: this process's (or, with PROMETHEUS_MULTIPROC_DIR,
+    every process's on the host), then the figures the domains read from Redis (register_metrics_collector)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    shared = CollectorRegistry(auto_describe=False)
+    for collector in current_app.extensions.get("metrics_collectors", ()):
+        shared.register(collector)
+    return Response(generate_latest(registry) + generate_latest(shared), mimetype=CONTENT_TYPE_LATEST)

@@ -57,6 +57,11 @@ def register_periodic_job(app: Flask, name: str, run: Callable[[], object], seco
     app.extensions.setdefault("periodic_jobs", {})[name] = (run, seconds, queue)
 
 
+def register_metrics_collector(app: Flask, collector: object) -> None:
+    """Have /metrics report a prometheus_client collector's figures (read when scraped, e.g. from Redis)."""
+    app.extensions.setdefault("metrics_collectors", []).append(collector)
+
+
 def register_sign_in_handoff(app: Flask, hand_over: Callable[[object, dict], object]) -> None:
     """Let a domain keep what a visitor did before signing in.
 

@@ -1,4 +1,5 @@
 """Home page, health and readiness probes, metrics and CSP reports."""
+import hmac
 import json
 import logging
 
@@ -6,6 +7,8 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from markupsafe import Markup
 from sqlalchemy import text
 
+from app.core import messages
+from app.core.errors import error_response
 from app.core.metrics import metrics_response
 from app.core.pagecache import cached_page
 from app.core.redis import get_redis
@@ -56,6 +59,10 @@ def readyz():
 @bp.get("/metrics")
 @limiter.exempt
 def metrics():
+    # With METRICS_TOKEN set, only a scraper that sends it (Authorization: Bearer) reads the figures.
+    token = current_app.config["METRICS_TOKEN"]
+    if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        return error_response(401, messages.METRICS_TOKEN, {"WWW-Authenticate": 'Bearer realm="metrics"'})
     return metrics_response()
 
 

@@ -129,8 +129,9 @@ def submit():
         return _refused(uploads.UploadRejected(429, _quota_message()), {"Retry-After": str(service.quota_resets_in())})
     except StorageError:
         return error_response(503, messages.STORAGE_DOWN, {"Retry-After": "60"})
-    except service.QueueDown:
-        return error_response(503, messages.QUEUE_DOWN, {"Retry-After": "60"})
+    except (service.QueueDown, RedisError) as exc:
+        # The queue refused the job, or Redis (the daily quota) could not be reached: nothing was kept.
+        return _queue_down(exc)
     target = url_for("identify.detail", ident_id=submitted.id)
     if is_htmx() and submitted.final:
         # The cache answered: the script shows this page in place (and pushes its address), one
@@ -139,6 +140,18 @@ def submit():
     if is_htmx():
         return "", 201, {"HX-Redirect": target, "Location": target}
     return redirect(target, 303)
+
+
+def _queue_down(exc: Exception):
+    """Say identification is unavailable for now and the photo was not saved; a plain form post gets
+    its form back saying so, as it does for a refused photo."""
+    import logging
+    log_event("dependency_down", "refused", level=logging.WARNING, dependency="redis",
+              error=type(exc.__cause__ or exc).__name__)
+    headers = {"Retry-After": "60"}
+    if is_htmx() or wants_json():
+        return error_response(503, messages.QUEUE_DOWN, headers)
+    return upload(problem=messages.QUEUE_DOWN), 503, headers
 
 
 def _refused(exc: uploads.UploadRejected | ImageRejected, headers: dict | None = None):
@@ -363,7 +376,9 @@ def history():
 def register(app) -> None:
     """Add identification to the nav, the home page, the forum's subjects and the CLI."""
     from app.core.registry import (register_bench_seeder, register_discussable, register_home_section,
-                                   register_nav_link, register_periodic_job, register_sign_in_handoff)
+                                   register_metrics_collector, register_nav_link, register_periodic_job,
+                                   register_sign_in_handoff)
+    from app.identify.metrics import ProviderCollector
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4096, "ping_interval": 25})
     # The process's open progress sockets share one subscription to every identification's events.
     app.extensions["identify_relay"] = Relay(app.extensions["redis"], f"{service.CHANNEL_PREFIX}*")
@@ -385,6 +400,7 @@ def register(app) -> None:
     register_periodic_job(app, "identify-count", service.count_finished_identifications,
                           app.config["IDENTIFY_COUNT_SECONDS"])
     register_periodic_job(app, "plantid-quota", service.refresh_plantid_quota, app.config["PLANTID_QUOTA_SECONDS"])
+    register_metrics_collector(app, ProviderCollector())
 
     @app.cli.command("fake-providers", context_settings={"ignore_unknown_options": True})
     @click.argument("options", nargs=-1, type=click.UNPROCESSED)

@@ -92,7 +92,7 @@ def test_login_throttled_after_five_failures(client, auth, users, caplog):
     caplog.set_level(logging.INFO, logger="app")
     response = auth.login()  # even the right password waits
     assert response.status_code == 429
-    assert escape(messages.LOGIN_LOCKED.format(minutes=1)) in response.text
+    assert escape(messages.LOGIN_LOCKED.format(wait="1 minute")) in response.text
     assert int(response.headers["Retry-After"]) <= 60
     assert client.get("/accounts/profile").status_code == 302
 

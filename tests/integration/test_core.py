@@ -73,6 +73,27 @@ def test_metrics_count_requests_by_endpoint(client):
     assert "verdant_http_request_duration_seconds_bucket" in body
 
 
+def test_metrics_report_the_queues_depth(app, client):
+    from rq import Queue
+
+    from app.core.jobs import heartbeat
+    Queue("slow", connection=app.extensions["redis"]).enqueue(heartbeat)  # waiting: no worker here
+    body = client.get("/metrics").text
+    assert 'verdant_queue_jobs{queue="slow",state="queued"} 1.0' in body
+    assert 'verdant_queue_jobs{queue="fast",state="queued"} 0.0' in body
+    assert 'verdant_queue_jobs{queue="fast",state="failed"} 0.0' in body
+
+
+def test_metrics_answer_only_the_token_holder_when_one_is_set(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "scrape-secret")
+    refused = client.get("/metrics")
+    assert refused.status_code == 401 and "verdant_http" not in refused.text
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert allowed.status_code == 200 and "verdant_http_requests_total" in allowed.text
+
+
 def test_csp_has_nonce_and_no_unsafe_inline(client):
     response = client.get("/")
     csp = response.headers["Content-Security-Policy"]

@@ -40,11 +40,24 @@ def test_provider_panel_shows_calls_breaker_and_cache_rate(app, client, auth, us
     assert "Hits 1, misses 1, hit rate\n  50%" in response.text
 
 
+def test_metrics_report_the_providers_as_the_panel_does(app, client, fake_providers):
+    fake_providers.set_mode("plantnet", "500")
+    post_upload(client, [images.jpeg()])
+    CircuitBreaker(app.extensions["redis"], "plantnet").open_now(60)
+    body = client.get("/metrics").text
+    assert 'verdant_provider_circuit{provider="plantnet",state="open"} 1.0' in body
+    assert 'verdant_provider_circuit{provider="plantid",state="closed"} 1.0' in body
+    assert 'verdant_provider_calls_today{outcome="call",provider="plantid"} 1.0' in body
+    assert 'verdant_provider_calls_today{outcome="error",provider="plantnet"} 1.0' in body
+    latency = re.search(r'verdant_provider_latency_seconds\{provider="plantid",quantile="0.5"\} ([0-9.e-]+)', body)
+    assert latency and 0 < float(latency.group(1)) < 5
+
+
 def _cells(html: str, provider: str) -> dict[str, str]:
     """A provider's figures on the status panel, by label, as text."""
     row = html.split(f'data-provider="{provider}"')[1].split("</tr>")[0]
     return {label: re.sub(r"<[^>]+>", "", text).strip()
-            for label, text in re.findall(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', row, re.S)}
+            for label, text in re.findall(r'<td data-label="([^"]+)"[^>]*>(.*?)</td>', row, re.DOTALL)}
 
 
 def test_provider_panel_says_when_the_last_error_happened(app, client, auth, users, fake_providers):

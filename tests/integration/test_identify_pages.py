@@ -349,7 +349,7 @@ def test_history_marks_a_partial_result(app, client, fake_providers):
     fake_providers.reset()
     post_upload(client, [images.jpeg(color=(20, 90, 140))])
     listing = client.get("/identifications").text.split('<ul class="identify-history">')[1].split("</ul>")[0]
-    entries = re.findall(r"<li>(.*?)</li>", listing, re.S)
+    entries = re.findall(r"<li>(.*?)</li>", listing, re.DOTALL)
     assert len(entries) == 2
     newest, partial = entries
     assert '<span class="badge">partial</span>' in partial and "partial" not in newest

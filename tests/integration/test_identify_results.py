@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.core import messages
 from app.core.models import utcnow
 from app.extensions import db
 from app.identify import service
@@ -37,7 +38,7 @@ def test_result_page_shows_ranked_suggestions_and_agreement(client, ready):
     assert ident.suggestions[0].scientific_name in page.text
     assert "confidence" in page.text
     assert "both services agree" in page.text or "suggested by" in page.text
-    assert "not a real identification" in page.text  # the fakes are labelled as demo
+    assert html.escape(messages.IDENTIFY_DEMO) in page.text  # the fakes are labelled as demo
 
 
 def test_result_is_404_for_another_visitor(app, client, ready):

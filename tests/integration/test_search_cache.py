@@ -146,7 +146,7 @@ def test_search_rate_limit_is_429_with_standard_message(app, client, monkeypatch
     monkeypatch.setitem(app.config, "SEARCH_RATE_LIMIT", "3 per minute")
     responses = _limited(client, "/search?q=fig", 3)
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
-    pattern = re.escape(str(escape(messages.RATE_LIMITED))).replace(r"\{seconds\}", r"\d+")
+    pattern = re.escape(str(escape(messages.RATE_LIMITED))).replace(r"\{wait\}", r"\d+ seconds?")
     assert re.search(pattern, responses[-1].text) and responses[-1].headers["Retry-After"]
 
 

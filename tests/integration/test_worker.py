@@ -81,6 +81,10 @@ def test_periodic_jobs_are_armed_once_per_redis(app_ctx):
     get_redis().delete(*(PERIODIC_KEY.format(name) for name in names))
     assert sorted(schedule_periodic_jobs()) == sorted(names)
     assert schedule_periodic_jobs() == []
+    # Their runs' ids say what they are, so the logs can leave their routine lines out.
+    from rq.registry import ScheduledJobRegistry
+    ids = [i for queue in app_ctx.extensions["queues"].values() for i in ScheduledJobRegistry(queue=queue).get_job_ids()]
+    assert len(ids) == len(names) and all(i.startswith("periodic-") for i in ids)
     # The hand-over of abandoned jobs runs on the fast queue: no slow job may hold it up.
     assert _periodic_runs_waiting(app_ctx) == sorted([("fast", "abandoned-jobs")] + [
         ("slow", name) for name in names if name != "abandoned-jobs"])

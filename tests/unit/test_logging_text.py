@@ -37,3 +37,20 @@ def test_the_traceback_comes_after_the_fields():
     lines = TextFormatter("%(levelname)s %(message)s").format(record).splitlines()
     assert lines[0] == "ERROR job crashed event=job_crashed"
     assert lines[-1] == "RuntimeError: boom"
+
+
+def _rq(level, message, *args, name="rq.worker"):
+    return logging.LogRecord(name, level, __file__, 1, message, args, None)
+
+
+def test_rqs_routine_lines_about_periodic_jobs_are_dropped_and_nothing_else():
+    from app.core.logging import QuietPeriodicJobs
+    quiet = QuietPeriodicJobs()
+    run = "app.core.jobs.run_periodic('abandoned-jobs')"
+    assert not quiet.filter(_rq(logging.INFO, "Worker %s: %s: %s (%s)", "w1", "fast", run, "periodic-abandoned-jobs-ab12"))
+    assert not quiet.filter(_rq(logging.INFO, "Successfully completed %s job in %ss", run, "0.001"))
+    assert not quiet.filter(_rq(logging.INFO, "Worker %s: %s: Job OK (%s)", "w1", "fast", "periodic-abandoned-jobs-ab12"))
+    # An identification's lines, a periodic job's failure, and the app's own records all stay.
+    assert quiet.filter(_rq(logging.INFO, "Worker %s: %s: Job OK (%s)", "w1", "fast", "3f2e9a61-0c1d"))
+    assert quiet.filter(_rq(logging.ERROR, "Worker %s: %s failed", "w1", run))
+    assert quiet.filter(_rq(logging.INFO, "abandoned jobs handed on: periodic-x", name="app.core.jobs"))

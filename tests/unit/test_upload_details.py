@@ -50,3 +50,10 @@ def test_each_problem_has_its_own_message(fields, message):
 def test_size_limits_read_as_people_say_them(size, text):
     from app.identify.uploads import size_text
     assert size_text(size) == text
+
+
+def test_waits_are_said_in_the_singular_for_one():
+    from app.core.errors import rate_limited_message
+    assert messages.quantity(1, "minute") == "1 minute" and messages.quantity(5, "minute") == "5 minutes"
+    assert rate_limited_message(1).endswith("wait 1 second.")
+    assert rate_limited_message(45).endswith("wait 45 seconds.")
