@@ -66,13 +66,17 @@ def init_error_tracking(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from app.core.hooks import init_request_id
     from app.core.metrics import init_metrics
     from app.core.redis import init_redis
     from app.extensions import cache, csrf, db, limiter, login, migrate, sock, talisman
     from app.providers.fakes import media_origins as fake_media_origins
 
-    # Order matters: cache and limiter store their state in the Redis built here.
+    # Order matters: cache and limiter store their state in the Redis built here; the request id and
+    # the timer start before any extension's hook can refuse a request, so refusals carry both.
     init_redis(app)
+    init_request_id(app)
+    init_metrics(app)
     client = app.extensions["redis"]
     app.config.setdefault("CACHE_TYPE", "RedisCache")
     app.config["CACHE_REDIS_HOST"] = client
@@ -115,7 +119,6 @@ def register_extensions(app: Flask) -> None:
         content_security_policy_report_uri="/csp-report",
         referrer_policy="strict-origin-when-cross-origin",
     )
-    init_metrics(app)
     from app.core.storage import build_storage
     app.extensions["storage"] = build_storage(app.config)
     if app.config["EMBEDDED_WORKER"]:

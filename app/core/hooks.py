@@ -10,14 +10,19 @@ from app.core.errortracking import tag_request
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
-def init_hooks(app: Flask) -> None:
-    """Register the hooks every request passes through."""
+def init_request_id(app: Flask) -> None:
+    """Give every request an id, before any other hook may refuse it (a rate limit, a CSRF check):
+    refusals are logged and answered with their id too."""
 
     @app.before_request
     def assign_request_id():
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         tag_request(g.request_id)
+
+
+def init_hooks(app: Flask) -> None:
+    """Register the hooks every request passes through (init_request_id comes first, apart)."""
 
     @app.before_request
     def refuse_malformed_input():

@@ -32,6 +32,21 @@ def test_page_request_logs_one_record_with_its_id_and_duration(client, request_r
     assert record.request_id and record.request_id == response.headers["X-Request-ID"]
 
 
+def test_refusals_before_the_view_carry_their_id_and_duration(app, client, request_records, monkeypatch):
+    # A rate limit and a CSRF check refuse in hooks of their own, which ran before the id was given.
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    forged = client.post("/accounts/login", data={"email": "a@example.com", "password": "x"})
+    monkeypatch.setitem(app.config, "SEARCH_RATE_LIMIT", "1 per minute")
+    client.get("/search?q=fern")
+    limited = client.get("/search?q=fern")
+    assert (forged.status_code, limited.status_code) == (400, 429)
+    records = {r.status: r for r in request_records()}
+    for response in (forged, limited):
+        record = records[response.status_code]
+        assert response.headers["X-Request-ID"] and record.request_id == response.headers["X-Request-ID"]
+        assert record.duration_ms is not None
+
+
 def test_unknown_path_logs_its_404(client, request_records):
     response = client.get("/no/such/page")
     assert response.status_code == 404
