@@ -13,6 +13,7 @@ from rq import Queue
 from rq.job import Job
 from prometheus_client.core import GaugeMetricFamily
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.timeouts import TimerDeathPenalty
 
 from app.core.logging import PERIODIC_JOB_PREFIX
 from app.core.redis import get_queue, get_redis
@@ -86,7 +87,8 @@ def requeue_abandoned_jobs() -> int:
     """
     handed = 0
     for queue in current_app.extensions["queues"].values():
-        registry = StartedJobRegistry(queue=queue)
+        # Failure callbacks of the abandoned jobs run under a timer: this may be the embedded worker's thread.
+        registry = StartedJobRegistry(queue=queue, death_penalty_class=TimerDeathPenalty)
         expired = registry.get_expired_job_ids()
         if not expired:
             continue

@@ -563,13 +563,13 @@ def enqueue_identification(ident_id: uuid.UUID, *, delay: int | None = None,
     committed; without it the job reads the row first. A retry is announced ("queued") to the pages
     showing it; a new upload's job is not: nobody can be listening to an id made a moment ago.
     """
-    from rq import Retry
+    from rq import Callback, Retry
 
-    from app.identify.jobs import run_identification_job
+    from app.identify.jobs import identification_job_failed, run_identification_job
     if sent is None:
         publish_event(ident_id, "queued")
     kwargs = {"job_timeout": current_app.config["IDENTIFY_JOB_TIMEOUT"], "retry": Retry(max=2, interval=5),
-              "result_ttl": 3600, "failure_ttl": 24 * 3600}
+              "on_failure": Callback(identification_job_failed), "result_ttl": 3600, "failure_ttl": 24 * 3600}
     args = (str(ident_id), sent) if sent else (str(ident_id),)
     queue = get_queue("fast")
     if delay:
@@ -1167,6 +1167,16 @@ def sweep_if_stuck(ident: Identification) -> bool:
     _fail(ident, messages.IDENTIFY_STUCK)
     log.warning("identification swept", extra={"event": "identification_stuck", "identification_id": str(ident.id)})
     return True
+
+
+def fail_abandoned(ident_id: str) -> None:
+    """Mark failed an identification whose job was lost with its worker, retries and all."""
+    ident = db.session.get(Identification, uuid.UUID(ident_id))
+    if ident is None or ident.is_final:
+        return
+    _fail(ident, messages.IDENTIFY_CRASHED.format(then=messages.RETRY_LATER))
+    log.warning("identification abandoned", extra={"event": "identification_abandoned",
+                                                   "identification_id": ident_id})
 
 
 def sweep_stuck_identifications(limit: int = 100) -> int:

@@ -369,3 +369,36 @@ def test_a_killed_workers_scheduler_ends_with_it_and_frees_the_lock(app):
             worker.communicate(timeout=20)
         if scheduler and Path(f"/proc/{scheduler}").exists():
             os.kill(scheduler, 9)
+
+
+def test_an_abandoned_identification_with_no_retry_left_fails_at_once(monkeypatch, make_app, app):
+    # Its third worker died too: the hand-over fails it then, where the sweep took 5 minutes.
+    from rq import Callback
+
+    from app.core import messages
+    from app.core.jobs import requeue_abandoned_jobs
+    from app.core.worker import AppWorker, make_worker
+    from app.extensions import db
+    from app.identify.jobs import identification_job_failed, run_identification_job
+    from app.identify.models import Identification
+    monkeypatch.setattr(TestingConfig, "REDIS_URL", None)
+    monkeypatch.setattr(TestingConfig, "RQ_ASYNC", True)
+    monkeypatch.setattr(TestingConfig, "WORKER_HEARTBEAT_SECONDS", 1)
+    worker_app = make_app(TestingConfig)
+    with worker_app.app_context():
+        ident = Identification(status="running", cache_key="lost")
+        db.session.add(ident)
+        db.session.commit()
+        job = worker_app.extensions["queues"]["fast"].enqueue(
+            run_identification_job, str(ident.id), on_failure=Callback(identification_job_failed))
+        worker = make_worker(worker_app, AppWorker, queues=["fast"])
+        worker.register_birth()
+        worker.prepare_execution(job)  # taken by a worker, which then dies: its 3 s lease is never renewed
+        worker.prepare_job_execution(job)
+        assert requeue_abandoned_jobs() == 0
+        time.sleep(3.2)
+        assert requeue_abandoned_jobs() == 1
+        db.session.expire_all()
+        ident = db.session.get(Identification, ident.id)
+        assert (ident.status, ident.error) == ("failed", messages.IDENTIFY_CRASHED.format(then=messages.RETRY_LATER))
+        assert job.get_status(refresh=True) == "failed"
