@@ -72,8 +72,20 @@ def client(app):
 
 @pytest.fixture(autouse=True)
 def _clean_state(request):
-    """Empty every table and the Redis database after each test that used the app."""
+    """Empty every table and the Redis database after each test that used the app; give the rate
+    limiter back to the session's app.
+
+    The limiter is one object for every app, and each app a test builds (make_app, worker.main) takes
+    it over with its own Redis, which nothing flushes, or a dead one, which sends every later limit to
+    the in-memory fallback: counts left there refused later tests' requests at random.
+    """
+    from app.extensions import limiter
+    limiter_state = dict(vars(limiter))
     yield
+    vars(limiter).clear()
+    vars(limiter).update(limiter_state)
+    if limiter_state.get("_fallback_storage") is not None:
+        limiter_state["_fallback_storage"].reset()
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
