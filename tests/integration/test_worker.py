@@ -249,21 +249,27 @@ def test_a_job_whose_worker_is_killed_is_run_again_by_the_next_worker(app_ctx, c
             time.sleep(0.1)
         return happened
 
+    def status():
+        db.session.expire_all()
+        return db.session.scalars(select(Identification.status)).one()
+
     first = start_worker()
     try:
         assert post_upload(client, [images.jpeg(color=(140, 30, 60))]).status_code == 303
-        assert wait_for(lambda: fake_providers.hits("plantid") == 1, 30), "the first worker never called Plant.id"
+        # Killed mid-call: Plant.id is answering, and the job has marked the row running meanwhile.
+        assert wait_for(lambda: fake_providers.hits("plantid") == 1 and status() == "running", 30), (
+            "the first worker never got as far as calling Plant.id")
     finally:
         first.kill()  # SIGKILL: no warm shutdown, no failure handling, its lease simply stops being renewed
         first.communicate(timeout=20)
     ident = db.session.scalars(select(Identification)).one()
-    assert ident.status == "running"
     started = StartedJobRegistry(queue=queues["fast"])
-    assert len(started.get_job_ids(cleanup=False)) == 1
+    [lost] = started.get_job_ids(cleanup=False)
     fake_providers.set_mode("plantid", "ok", delay=0)
     # The lease lasts three missed beats (3 s here); RQ's own look would come after its timeout + 60 s.
     assert wait_for(lambda: requeue_abandoned_jobs() == 1, 10)
-    assert len(queues["fast"]) == 1  # back on the queue at once: no retry interval, no scheduler needed
+    # Back at the head of the queue at once: no retry interval, no scheduler needed.
+    assert queues["fast"].get_job_ids()[0] == lost
     second = start_worker()
     try:
         def finished():
@@ -353,7 +359,15 @@ def test_a_killed_workers_scheduler_ends_with_it_and_frees_the_lock(app):
             time.sleep(0.1)
         assert children, "the worker started no scheduler"
         scheduler = children[0]
-        assert redis.exists("rq:scheduler-lock:fast")
+        # Running: it holds the lock and has registered (its stop handler is in place by then).
+        name = redis.get("rq:scheduler-lock:fast")
+
+        def registered():
+            pid = redis.hget(f"rq:scheduler:{name.decode()}", "pid") if name else None
+            return pid is not None and int(pid) == scheduler
+        while not registered() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert registered()
         worker.kill()
         worker.communicate(timeout=20)
         deadline = time.monotonic() + 10
