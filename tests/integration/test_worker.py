@@ -13,6 +13,15 @@ from app.core.jobs import HEARTBEAT_KEY, heartbeat
 from config import TestingConfig
 
 
+def _jobs_app(monkeypatch, make_app, **settings):
+    """An app whose jobs wait in its in-process Redis for a worker (not run inline), with these settings."""
+    monkeypatch.setattr(TestingConfig, "REDIS_URL", None)
+    monkeypatch.setattr(TestingConfig, "RQ_ASYNC", True)
+    for name, value in settings.items():
+        monkeypatch.setattr(TestingConfig, name, value)
+    return make_app(TestingConfig)
+
+
 def test_heartbeat_job_runs_inline_in_tests(app_ctx):
     from app.core.redis import get_queue, get_redis
     job = get_queue("fast").enqueue(heartbeat)
@@ -21,9 +30,7 @@ def test_heartbeat_job_runs_inline_in_tests(app_ctx):
 
 
 def test_embedded_worker_thread_runs_jobs_on_in_process_redis(monkeypatch, make_app):
-    monkeypatch.setattr(TestingConfig, "REDIS_URL", None)
-    monkeypatch.setattr(TestingConfig, "RQ_ASYNC", True)
-    app = make_app(TestingConfig)
+    app = _jobs_app(monkeypatch, make_app)
     from app.core.worker import start_embedded_worker
     threads = start_embedded_worker(app)
     with app.app_context():
@@ -117,10 +124,7 @@ def test_workers_sweep_stuck_identifications_on_a_schedule(monkeypatch, make_app
     from app.core.worker import ThreadScheduler, ThreadWorker, arm_periodic_jobs, make_worker
     from app.extensions import db
     from app.identify.models import Identification
-    monkeypatch.setattr(TestingConfig, "REDIS_URL", None)
-    monkeypatch.setattr(TestingConfig, "RQ_ASYNC", True)
-    monkeypatch.setattr(TestingConfig, "IDENTIFY_SWEEP_SECONDS", 1)
-    worker_app = make_app(TestingConfig)
+    worker_app = _jobs_app(monkeypatch, make_app, IDENTIFY_SWEEP_SECONDS=1)
     with worker_app.app_context():
         stuck = Identification(status="running", cache_key="stuck")
         db.session.add(stuck)
@@ -291,10 +295,7 @@ def test_a_job_whose_worker_is_killed_is_run_again_by_the_next_worker(app_ctx, c
 def test_a_long_job_keeps_its_lease_while_its_worker_lives(monkeypatch, make_app):
     from app.core.jobs import requeue_abandoned_jobs
     from app.core.worker import ThreadWorker, make_worker
-    monkeypatch.setattr(TestingConfig, "REDIS_URL", None)
-    monkeypatch.setattr(TestingConfig, "RQ_ASYNC", True)
-    monkeypatch.setattr(TestingConfig, "WORKER_HEARTBEAT_SECONDS", 1)
-    worker_app = make_app(TestingConfig)
+    worker_app = _jobs_app(monkeypatch, make_app, WORKER_HEARTBEAT_SECONDS=1)
     with worker_app.app_context():
         job = worker_app.extensions["queues"]["fast"].enqueue(time.sleep, 5)  # over the 3 s lease
         runner = threading.Thread(target=make_worker(worker_app, ThreadWorker).work,
@@ -395,10 +396,7 @@ def test_an_abandoned_identification_with_no_retry_left_fails_at_once(monkeypatc
     from app.extensions import db
     from app.identify.jobs import identification_job_failed, run_identification_job
     from app.identify.models import Identification
-    monkeypatch.setattr(TestingConfig, "REDIS_URL", None)
-    monkeypatch.setattr(TestingConfig, "RQ_ASYNC", True)
-    monkeypatch.setattr(TestingConfig, "WORKER_HEARTBEAT_SECONDS", 1)
-    worker_app = make_app(TestingConfig)
+    worker_app = _jobs_app(monkeypatch, make_app, WORKER_HEARTBEAT_SECONDS=1)
     with worker_app.app_context():
         ident = Identification(status="running", cache_key="lost")
         db.session.add(ident)
