@@ -101,6 +101,12 @@ def _clean_state(request):
         app.extensions["redis"].flushdb()
 
 
+def worker_env(app, redis_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a `worker.py` process serving this app's database on a real Redis."""
+    return {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test", "REDIS_URL": redis_url,
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], **settings}
+
+
 @pytest.fixture
 def make_app():
     """Build extra apps for tests about configuration; their connections are closed after."""

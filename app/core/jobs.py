@@ -8,10 +8,10 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from flask import current_app
+from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
-from prometheus_client.core import GaugeMetricFamily
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
@@ -83,7 +83,8 @@ def requeue_abandoned_jobs() -> int:
     """Requeue the jobs whose worker died under them (or fail those with no retry left); return how many.
 
     A running job's lease in RQ's started registry is renewed every WORKER_HEARTBEAT_SECONDS by its
-    worker (app.core.worker.AppWorker); RQ's own look at expired leases comes only every 10 minutes.
+    worker (app.core.worker.AppWorker). RQ's own look at expired leases (a worker's maintenance, every
+    minute here) would schedule the retry after its interval, which needs a live scheduler.
     """
     handed = 0
     for queue in current_app.extensions["queues"].values():

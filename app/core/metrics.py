@@ -52,8 +52,8 @@ def log_request(status: int, elapsed: float | None) -> None:
     """Log the request that is ending; the handler's filter stamps its request id.
 
     A WebSocket's route returns when its socket ends, so its one record comes then, with the
-    handshake's status (101) and the socket's lifetime. A request refused before the timer started
-    (a CSRF failure, a rate limit) is logged without a duration.
+    handshake's status (101) and the socket's lifetime. The timer starts before any extension's hook
+    (app.register_extensions), so a refused request (a CSRF failure, a rate limit) has its duration too.
     """
     if request.environ.get(UPGRADED) and status == 200:
         status = 101

@@ -253,7 +253,7 @@ def take_quota(subject: str, *, cache_hit: bool = False, charge_for: uuid.UUID |
     not charged again.
     """
     key = f"{QUOTA_PREFIX}{subject}:{utcnow():%Y-%m-%d}"
-    charged = CHARGED_PREFIX + str(charge_for)
+    charged = CHARGED_PREFIX + str(charge_for) if charge_for is not None else None
     redis = get_redis()
     # One round trip: the key names its day, so renewing its expiry on every use is harmless.
     with redis.pipeline(transaction=False) as pipe:
@@ -297,7 +297,6 @@ def quota_resets_in() -> int:
     now = utcnow()
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(1, math.ceil((midnight - now).total_seconds()))
-
 
 
 def channel(ident_id: uuid.UUID | str) -> str:

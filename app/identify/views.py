@@ -1,4 +1,5 @@
 """Identification pages: upload, progress (page, fragment, WebSocket), results, sharing and history."""
+import logging
 import random
 import secrets
 import time
@@ -85,10 +86,9 @@ def upload(problem: str | None = None, typed: bool = True):
 @bp.errorhandler(429)
 def rate_limited(exc):
     message, headers = rate_limit_refusal()
-    if request.endpoint == "identify.submit" and not (is_htmx() or wants_json()):
-        # Without the script the form comes back, saying when to try again. Its body is left unread:
-        # the photos and details of a refused request are not worth reading.
-        return upload(problem=message, typed=False), 429, headers
+    if request.endpoint == "identify.submit":
+        # Its body is left unread: the photos and details of a refused request are not worth reading.
+        return _upload_problem(429, message, headers, typed=False)
     return error_response(429, message, headers)
 
 
@@ -143,24 +143,24 @@ def submit():
 
 
 def _queue_down(exc: Exception):
-    """Say identification is unavailable for now and the photo was not saved; a plain form post gets
-    its form back saying so, as it does for a refused photo."""
-    import logging
+    """Say identification is unavailable for now and the photo was not saved."""
     log_event("dependency_down", "refused", level=logging.WARNING, dependency="redis",
               error=type(exc.__cause__ or exc).__name__)
-    headers = {"Retry-After": "60"}
-    if is_htmx() or wants_json():
-        return error_response(503, messages.QUEUE_DOWN, headers)
-    return upload(problem=messages.QUEUE_DOWN), 503, headers
+    return _upload_problem(503, messages.QUEUE_DOWN, {"Retry-After": "60"})
 
 
 def _refused(exc: uploads.UploadRejected | ImageRejected, headers: dict | None = None):
     log_event("upload_rejected", "refused", status=exc.status, reason=exc.message)
+    return _upload_problem(exc.status, exc.message, headers)
+
+
+def _upload_problem(status: int, message: str, headers: dict | None = None, *, typed: bool = True):
+    """Answer an upload that was not taken. A plain form post gets its form back, not an error page:
+    the typed details stay (unless typed is False: the body was not read), and the page says what to
+    change; the script and JSON clients get the message alone."""
     if is_htmx() or wants_json():
-        return error_response(exc.status, exc.message, headers)
-    # A plain form post gets its form back, not an error page: the typed details stay, and the page
-    # says what to change.
-    return upload(problem=exc.message), exc.status, headers or {}
+        return error_response(status, message, headers)
+    return upload(problem=message, typed=typed), status, headers or {}
 
 
 @bp.get("/identifications/<uuid:ident_id>")

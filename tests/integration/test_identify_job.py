@@ -864,3 +864,26 @@ def test_the_same_photo_from_another_region_asks_the_providers_again(client, rea
     assert ready.hits("plantid") == 2 and ready.hits("plantnet") == 2
     sent = [json.loads(request.body) for request in ready.requests("plantid")]
     assert [(body["latitude"], body["longitude"]) for body in sent] == [(51.501, -0.124), (48.85, 2.35)]
+
+
+def test_a_retry_the_queue_refuses_leaves_the_identification_as_it_was(app, client, ready, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from tests.identify_helpers import page_token
+    ready.set_mode("plantid", "401")
+    ready.set_mode("plantnet", "401")
+    post_upload(client, [images.jpeg(color=(5, 150, 150))])
+    failed = _only()[0]
+    error, finished = failed.error, failed.finished_at
+    assert _quota_used(app) == 0
+
+    def refuse(*args, **kwargs):
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(service, "enqueue_identification", refuse)
+    response = client.post(f"/identifications/{failed.id}/retry", data={"csrf_token": page_token(client)})
+    assert response.status_code == 503 and str(escape(messages.QUEUE_DOWN)) in response.text
+    db.session.expire_all()
+    failed = db.session.get(Identification, failed.id)
+    assert (failed.status, failed.error, failed.finished_at) == ("failed", error, finished)  # Retry still works
+    assert _quota_used(app) == 0  # the retry's unit came back

@@ -22,6 +22,7 @@ from app.extensions import db
 from app.identify import service, views
 from app.identify.models import Identification
 from tests import image_factory as images
+from tests.conftest import worker_env
 from tests.identify_helpers import encode_multipart
 from tests.socket_client import SocketClient
 
@@ -410,9 +411,7 @@ def test_socket_sees_a_job_run_by_a_worker_process(app, live_server, ready, monk
         pytest.skip("needs TEST_REDIS_URL (real Redis); CI sets it")
     redis = app.extensions["redis"]
     monkeypatch.setitem(app.extensions, "queues", {name: Queue(name, connection=redis) for name in ("fast", "slow")})
-    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test", "REDIS_URL": url,
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "MEDIA_ROOT": app.config["MEDIA_ROOT"],
-           **ready.settings}
+    env = worker_env(app, url, MEDIA_ROOT=app.config["MEDIA_ROOT"], **ready.settings)
     ready.set_mode("plantid", "ok", delay=2.0)
     worker = subprocess.Popen([sys.executable, "worker.py"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)

@@ -11,6 +11,7 @@ from rq import Queue
 
 from app.core.jobs import HEARTBEAT_KEY, heartbeat
 from config import TestingConfig
+from tests.conftest import worker_env
 
 
 def _jobs_app(monkeypatch, make_app, **settings):
@@ -51,8 +52,7 @@ def test_worker_process_runs_jobs_on_real_redis(app):
         pytest.skip("needs TEST_REDIS_URL (real Redis); CI sets it")
     redis = app.extensions["redis"]
     queue = Queue("fast", connection=redis)
-    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test",
-           "REDIS_URL": url, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]}
+    env = worker_env(app, url)
     worker = subprocess.Popen([sys.executable, "worker.py"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
@@ -196,8 +196,7 @@ def test_procfile_workers_run_an_identification_job_while_a_slow_job_runs(app):
     with open(os.path.join(root, "Procfile")) as procfile:
         commands = [line.split(":", 1)[1].split() for line in procfile if "worker.py" in line]
     redis = app.extensions["redis"]
-    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test",
-           "REDIS_URL": url, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]}
+    env = worker_env(app, url)
     workers = [subprocess.Popen([sys.executable, *command[1:]], cwd=root, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for command in commands]
     try:
@@ -238,9 +237,8 @@ def test_a_job_whose_worker_is_killed_is_run_again_by_the_next_worker(app_ctx, c
     redis = app_ctx.extensions["redis"]
     queues = {name: Queue(name, connection=redis) for name in ("fast", "slow")}
     monkeypatch.setitem(app_ctx.extensions, "queues", queues)
-    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test", "REDIS_URL": url,
-           "DATABASE_URL": app_ctx.config["SQLALCHEMY_DATABASE_URI"], "MEDIA_ROOT": app_ctx.config["MEDIA_ROOT"],
-           **fake_providers.settings, "WORKER_HEARTBEAT_SECONDS": "1"}
+    env = worker_env(app_ctx, url, MEDIA_ROOT=app_ctx.config["MEDIA_ROOT"], **fake_providers.settings,
+                     WORKER_HEARTBEAT_SECONDS="1")
     fake_providers.set_mode("plantid", "ok", delay=20.0)
 
     def start_worker():
@@ -349,8 +347,7 @@ def test_a_killed_workers_scheduler_ends_with_it_and_frees_the_lock(app):
     if not url or not sys.platform.startswith("linux"):
         pytest.skip("needs TEST_REDIS_URL (real Redis; CI sets it) and Linux")
     redis = app.extensions["redis"]
-    env = {**os.environ, "VERDANT_ENV": "production", "SECRET_KEY": "worker-test", "REDIS_URL": url,
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]}
+    env = worker_env(app, url)
     worker = subprocess.Popen([sys.executable, "worker.py", "fast"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     scheduler = None
